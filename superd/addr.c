@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* Listen addresses: parsing "HOST:PORT" forms into socket addresses, and printing them. */
+#include "addr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_port(const char *s, in_port_t *ret, const char **ret_error)
+{
+        char *end;
+        long v;
+
+        if (!*s) {
+                *ret_error = "missing port";
+                return -EINVAL;
+        }
+        if (s[0] >= '0' && s[0] <= '9') {
+                errno = 0;
+                v = strtol(s, &end, 10);
+                if (errno || *end || v < 1 || v > 65535) {
+                        *ret_error = "port out of range (1-65535)";
+                        return -EINVAL;
+                }
+                *ret = htons((in_port_t)v);
+                return 0;
+        }
+        struct servent *se = getservbyname(s, "tcp");
+        if (!se) {
+                *ret_error = "unknown service name for port (see /etc/services)";
+                return -EINVAL;
+        }
+        *ret = (in_port_t)se->s_port;
+        return 0;
+}
+
+int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error)
+{
+        char host[INET6_ADDRSTRLEN + 1];
+        const char *port, *colon;
+        size_t hlen;
+        in_port_t p;
+        int r;
+
+        *ret = (struct listen_addr){ 0 };
+        *ret_error = NULL;
+        if (text[0] == '[') {
+                const char *close = strchr(text, ']');
+                if (!close || close[1] != ':') {
+                        *ret_error = "expected [IPV6]:PORT";
+                        return -EINVAL;
+                }
+                hlen = (size_t)(close - text - 1);
+                port = close + 2;
+                if (hlen >= sizeof(host)) {
+                        *ret_error = "invalid IPv6 address";
+                        return -EINVAL;
+                }
+                memcpy(host, text + 1, hlen);
+                host[hlen] = 0;
+                r = parse_port(port, &p, ret_error);
+                if (r < 0)
+                        return r;
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ret->sa;
+                if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
+                        *ret_error = "invalid IPv6 address";
+                        return -EINVAL;
+                }
+                s6->sin6_family = AF_INET6;
+                s6->sin6_port = p;
+                ret->len = sizeof(*s6);
+                return 0;
+        }
+
+        colon = strrchr(text, ':');
+        if (!colon) {
+                *ret_error = "expected HOST:PORT";
+                return -EINVAL;
+        }
+        hlen = (size_t)(colon - text);
+        if (hlen >= sizeof(host)) {
+                *ret_error = "invalid IPv4 address";
+                return -EINVAL;
+        }
+        memcpy(host, text, hlen);
+        host[hlen] = 0;
+        if (strchr(host, ':')) {
+                *ret_error = "IPv6 addresses need brackets: [IPV6]:PORT";
+                return -EINVAL;
+        }
+        r = parse_port(colon + 1, &p, ret_error);
+        if (r < 0)
+                return r;
+
+        if (hlen == 0 || strcmp(host, "*") == 0) {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ret->sa;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_addr = in6addr_any;
+                s6->sin6_port = p;
+                ret->len = sizeof(*s6);
+                ret->dual_stack = true;
+                return 0;
+        }
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ret->sa;
+        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
+                *ret_error = "invalid IPv4 address (hosts must be numeric)";
+                return -EINVAL;
+        }
+        s4->sin_family = AF_INET;
+        s4->sin_port = p;
+        ret->len = sizeof(*s4);
+        return 0;
+}
+
+int addr_ip_port(const struct sockaddr *sa, char *ip, size_t ip_size, char *port, size_t port_size)
+{
+        if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+                inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)ip_size);
+                snprintf(port, port_size, "%u", ntohs(s4->sin_port));
+                return 0;
+        }
+        if (sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+                        inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, (socklen_t)ip_size);
+                else
+                        inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)ip_size);
+                snprintf(port, port_size, "%u", ntohs(s6->sin6_port));
+                return 0;
+        }
+        if (ip_size)
+                ip[0] = 0;
+        if (port_size)
+                port[0] = 0;
+        return -EAFNOSUPPORT;
+}
+
+char *addr_format(const struct sockaddr *sa, char *buf, size_t size)
+{
+        char ip[INET6_ADDRSTRLEN], port[8];
+        bool v6;
+
+        if (addr_ip_port(sa, ip, sizeof(ip), port, sizeof(port)) < 0) {
+                snprintf(buf, size, "(unknown address family %d)", sa->sa_family);
+                return buf;
+        }
+        v6 = strchr(ip, ':') != NULL;
+        snprintf(buf, size, "%s%s%s:%s", v6 ? "[" : "", ip, v6 ? "]" : "", port);
+        return buf;
+}
+
+bool addr_equal(const struct listen_addr *a, const struct listen_addr *b)
+{
+        return a->len == b->len && a->dual_stack == b->dual_stack && memcmp(&a->sa, &b->sa, a->len) == 0;
+}

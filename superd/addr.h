@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* Listen addresses: parsing "HOST:PORT" forms into socket addresses, and printing them. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Longest text addr_format() writes, with its NUL: "[v6%scope]:65535". */
+#define ADDR_STRLEN 72
+
+/*
+ * One address to listen on. `dual_stack` marks "*:PORT" / ":PORT": an IPv6
+ * wildcard socket that also accepts IPv4 (IPV6_V6ONLY off), falling back to
+ * 0.0.0.0 where the kernel has no IPv6.
+ */
+struct listen_addr {
+        struct sockaddr_storage sa;
+        socklen_t len;
+        bool dual_stack;
+};
+
+/*
+ * Parse a listen address: "A.B.C.D:PORT", "[V6]:PORT", "*:PORT" or ":PORT".
+ * PORT is 1..65535 or a service name from /etc/services (looked up for tcp,
+ * so call this at load time only). Hosts must be numeric: no DNS at start.
+ * On error returns -EINVAL and points *ret_error at a static message.
+ */
+int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error);
+
+/*
+ * Write "A.B.C.D:PORT" or "[V6]:PORT" (IPv4-mapped IPv6 as IPv4) for an
+ * AF_INET or AF_INET6 address into buf (at least ADDR_STRLEN bytes).
+ * Never allocates. Returns buf.
+ */
+char *addr_format(const struct sockaddr *sa, char *buf, size_t size);
+
+/*
+ * Write the bare IP (no brackets; IPv4-mapped IPv6 shown as IPv4, as UCSPI
+ * tools do) into ip and the port as decimal into port. Returns 0 or -EAFNOSUPPORT.
+ */
+int addr_ip_port(const struct sockaddr *sa, char *ip, size_t ip_size, char *port, size_t port_size);
+
+/* True if both name the same family, address and port, and both are dual-stack or neither is. */
+bool addr_equal(const struct listen_addr *a, const struct listen_addr *b);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Running handlers by pid: an open-addressing hash table, O(1) per spawn and per reap, no fd per child. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct service_state;
+
+/* One running handler. Records move when the table grows: do not keep pointers across children_add(). */
+struct child {
+        pid_t pid;                  /* 0 marks a free slot */
+        bool exec_failed;           /* already logged at spawn; do not log the exit again */
+        struct service_state *svc;  /* holds a reference (see server.c) */
+        uint64_t start_usec;        /* CLOCK_MONOTONIC */
+        struct sockaddr_in6 remote; /* AF_INET or AF_INET6 peer (sockaddr_in fits) */
+};
+
+struct child_table {
+        struct child *slots;
+        size_t cap;  /* a power of two, or 0 */
+        size_t n;
+};
+
+/*
+ * Insert a record for `pid` (not present yet) and return it with only pid
+ * set, for the caller to fill. Grows the table at 1/2 load (the only
+ * allocation, amortised). Returns NULL (ENOMEM) on allocation failure.
+ */
+struct child *children_add(struct child_table *t, pid_t pid);
+
+/* The record of `pid`, or NULL. */
+struct child *children_find(const struct child_table *t, pid_t pid);
+
+/* Remove a record returned by children_add()/children_find(); other records may move into its slot. */
+void children_remove(struct child_table *t, struct child *c);
+
+/* Free the table's memory (records must have been released by the caller). */
+void children_free(struct child_table *t);

@@ -1,0 +1,1024 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration: superd.conf and the services.d drop-ins, parsed with libconfuse into plain data. */
+#include "config.h"
+
+#include <confuse.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "strv.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef HELPERSDIR
+#define HELPERSDIR "/usr/libexec/superd"
+#endif
+
+const char config_default_main_file[] = SYSCONFDIR "/superd/superd.conf";
+
+#define MAX_FILE_SIZE (1 << 20)     /* bytes; a drop-in larger than this is a mistake */
+#define MAX_INSTANCES_LIMIT 1000000 /* sanity bound for max-instances, max-children */
+
+/*
+ * Variables `env` and `pass-env` may not set: superd sets them per handler,
+ * or they belong to superd's own supervisor (sd_notify, sd_listen_fds) and
+ * would mislead a handler (DESIGN §8).
+ */
+static const char *const reserved_vars[] = {
+        "PATH", "SUPERD_SERVICE", "PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT",
+        "REMOTE_ADDR", "REMOTE_PORT", "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+        "WATCHDOG_PID", "WATCHDOG_USEC", NULL,
+};
+
+/* A user or group resolved once per load, so 1,000 services do not read /etc/passwd 1,000 times. */
+struct cred_cache {
+        char *user, *group; /* as written; group NULL = the user's primary group */
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;
+        size_t n_groups;
+        struct cred_cache *next;
+};
+
+/*
+ * State of one load. libconfuse callbacks carry no user pointer, so the
+ * loader in progress is reached through a file-scope pointer; loads are
+ * never nested.
+ */
+struct loader {
+        FILE *err;
+        unsigned n_errors;
+        cfg_t *root;             /* the file being parsed */
+        int section_line;        /* line of the '{' of the section being parsed, 0 = not known yet */
+        /*
+         * libconfuse calls a list's validator after each element and once
+         * more at its closing brace (sizes 1, 2, ..., k, k): the repeat is
+         * recognised so that every element is checked, and reported, once.
+         */
+        const cfg_opt_t *last_opt;
+        unsigned last_n;
+        bool last_was_end;
+        int *lines;              /* per service section of the current file, its line */
+        size_t n_lines;
+        struct cred_cache *creds;
+};
+
+static struct loader *L;
+
+static void report(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(const char *file, int line, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (line > 0)
+                fprintf(L->err, "%s:%d: ", file, line);
+        else
+                fprintf(L->err, "%s: ", file);
+        va_start(ap, fmt);
+        vfprintf(L->err, fmt, ap);
+        va_end(ap);
+        fputc('\n', L->err);
+        L->n_errors++;
+}
+
+static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+        char msg[512];
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        report(cfg->filename ? cfg->filename : "?", cfg->line, "%s", msg);
+}
+
+/* ---- users and groups ---- */
+
+static int parse_id(const char *s, unsigned long *ret)
+{
+        char *end;
+
+        if (!isdigit((unsigned char)s[0]))
+                return -EINVAL;
+        errno = 0;
+        *ret = strtoul(s, &end, 10);
+        if (errno || *end || *ret >= (unsigned long)(uid_t)-1)
+                return -EINVAL;
+        return 0;
+}
+
+static int lookup_group(const char *name, gid_t *ret)
+{
+        unsigned long id;
+        struct group *gr;
+
+        if (parse_id(name, &id) == 0) {
+                *ret = (gid_t)id;
+                return 0;
+        }
+        errno = 0;
+        gr = getgrnam(name);
+        if (!gr)
+                return errno ? -errno : -ESRCH;
+        *ret = gr->gr_gid;
+        return 0;
+}
+
+/*
+ * Resolve user (and group, NULL = the user's primary group) into ids and the
+ * supplementary groups initgroups(3) would set. Cached per load.
+ * Returns the cache entry, or NULL with *ret_error set.
+ */
+static const struct cred_cache *resolve_creds(const char *user, const char *group, const char **ret_error)
+{
+        struct cred_cache *c;
+        struct passwd *pw;
+        unsigned long id;
+        int n = 16;
+
+        for (c = L->creds; c; c = c->next)
+                if (strcmp(c->user, user) == 0 && (c->group ? group && strcmp(c->group, group) == 0 : !group))
+                        return c;
+
+        c = calloc(1, sizeof(*c));
+        if (!c || !(c->user = strdup(user)) || (group && !(c->group = strdup(group))))
+                goto oom;
+
+        errno = 0;
+        pw = parse_id(user, &id) == 0 ? getpwuid((uid_t)id) : getpwnam(user);
+        if (!pw && parse_id(user, &id) < 0) {
+                *ret_error = "unknown user";
+                goto fail;
+        }
+        c->uid = pw ? pw->pw_uid : (uid_t)id;
+        c->gid = pw ? pw->pw_gid : (gid_t)id;
+        if (group && lookup_group(group, &c->gid) < 0) {
+                *ret_error = "unknown group";
+                goto fail;
+        }
+        if (pw) {
+                /* getgrouplist reports the size it needs when the buffer is short. */
+                for (;;) {
+                        gid_t *g = realloc(c->groups, (size_t)n * sizeof(*g));
+                        if (!g)
+                                goto oom;
+                        c->groups = g;
+                        if (getgrouplist(pw->pw_name, c->gid, c->groups, &n) >= 0)
+                                break;
+                }
+                c->n_groups = (size_t)n;
+        } else {
+                if (!(c->groups = malloc(sizeof(gid_t))))
+                        goto oom;
+                c->groups[0] = c->gid;
+                c->n_groups = 1;
+        }
+        c->next = L->creds;
+        L->creds = c;
+        return c;
+oom:
+        *ret_error = "out of memory";
+fail:
+        if (c) {
+                free(c->user);
+                free(c->group);
+                free(c->groups);
+                free(c);
+        }
+        return NULL;
+}
+
+static void free_creds(struct cred_cache *c)
+{
+        while (c) {
+                struct cred_cache *next = c->next;
+                free(c->user);
+                free(c->group);
+                free(c->groups);
+                free(c);
+                c = next;
+        }
+}
+
+/* The built-in default user: nobody when superd can switch users, else superd's own. */
+static const char *default_user(void)
+{
+        static char self[24];
+
+        if (geteuid() == 0)
+                return "nobody";
+        snprintf(self, sizeof(self), "%u", (unsigned)geteuid());
+        return self;
+}
+
+/* ---- validation of single values, where libconfuse parses them (so lines are right) ---- */
+
+static bool valid_env_name(const char *s, size_t len)
+{
+        if (len == 0 || isdigit((unsigned char)s[0]))
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+                        return false;
+        return true;
+}
+
+static bool is_reserved_var(const char *s, size_t len)
+{
+        for (size_t i = 0; reserved_vars[i]; i++)
+                if (strlen(reserved_vars[i]) == len && strncmp(reserved_vars[i], s, len) == 0)
+                        return true;
+        return false;
+}
+
+static int parse_stderr_mode(const char *s, enum stderr_mode *ret)
+{
+        static const char *const names[] = { [STDERR_LOG] = "log", [STDERR_SOCKET] = "socket", [STDERR_NULL] = "null" };
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (strcmp(s, names[i]) == 0) {
+                        *ret = (enum stderr_mode)i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static const char *stderr_mode_name(enum stderr_mode m)
+{
+        return m == STDERR_SOCKET ? "socket" : m == STDERR_NULL ? "null" : "log";
+}
+
+/* Check one value of a service option; `i` is its index in a list. Reports and returns false if bad. */
+static bool check_value(cfg_t *cfg, const char *name, const char *s, unsigned i)
+{
+        const char *file = L->root->filename, *why = NULL;
+        int line = cfg->line;
+
+        if (strcmp(name, "listen") == 0) {
+                struct listen_addr a;
+                if (addr_parse(s, &a, &why) < 0)
+                        report(file, line, "listen: '%s': %s", s, why);
+        } else if (strcmp(name, "exec") == 0) {
+                if (i > 0)
+                        return true;
+                if (s[0] != '/')
+                        report(file, line, "exec: '%s' is not an absolute path", s);
+                else if (access(s, X_OK) < 0)
+                        report(file, line, "exec: %s: %s", s, strerror(errno));
+                else
+                        return true;
+                return false;
+        } else if (strcmp(name, "socket-type") == 0) {
+                if (strcmp(s, "dgram") == 0 || strcmp(s, "seqpacket") == 0)
+                        report(file, line, "socket-type: '%s' is not supported yet (only stream)", s);
+                else if (strcmp(s, "stream") != 0)
+                        report(file, line, "socket-type: '%s': expected stream, dgram or seqpacket", s);
+        } else if (strcmp(name, "user") == 0) {
+                if (!resolve_creds(s, NULL, &why))
+                        report(file, line, "user: '%s': %s", s, why);
+        } else if (strcmp(name, "group") == 0) {
+                gid_t g;
+                if (lookup_group(s, &g) < 0)
+                        report(file, line, "group: '%s': unknown group", s);
+        } else if (strcmp(name, "stderr") == 0) {
+                enum stderr_mode m;
+                if (parse_stderr_mode(s, &m) < 0)
+                        report(file, line, "stderr: '%s': expected log, socket or null", s);
+        } else if (strcmp(name, "env") == 0) {
+                const char *eq = strchr(s, '=');
+                if (!eq || !valid_env_name(s, (size_t)(eq - s)))
+                        report(file, line, "env: '%s': expected NAME=VALUE", s);
+                else if (is_reserved_var(s, (size_t)(eq - s)))
+                        report(file, line, "env: '%.*s' is reserved (set by superd)", (int)(eq - s), s);
+        } else if (strcmp(name, "pass-env") == 0) {
+                if (!valid_env_name(s, strlen(s)))
+                        report(file, line, "pass-env: '%s' is not a variable name", s);
+                else if (is_reserved_var(s, strlen(s)))
+                        report(file, line, "pass-env: '%s' is reserved (set by superd)", s);
+        }
+        return why == NULL;
+}
+
+/* Validator for every service option: runs as libconfuse finishes parsing the value. */
+static int validate_option(cfg_t *cfg, cfg_opt_t *opt)
+{
+        unsigned n = cfg_opt_size(opt);
+
+        if (L->section_line == 0)
+                L->section_line = L->root->line; /* the parent's counter stops at the section's '{' */
+        if (opt->flags & CFGF_LIST) {
+                bool end = opt == L->last_opt && n == L->last_n && !L->last_was_end;
+                L->last_opt = opt;
+                L->last_n = n;
+                L->last_was_end = end;
+                if (end)
+                        return 0;
+        }
+        if (n == 0)
+                return 0;
+
+        /* Errors are reported and counted; returning 0 lets parsing go on to find the others. */
+        switch (opt->type) {
+        case CFGT_STR:
+                check_value(cfg, opt->name, cfg_opt_getnstr(opt, n - 1), n - 1);
+                break;
+        case CFGT_INT: {
+                long v = cfg_opt_getnint(opt, n - 1);
+                if (v < 0 || v > MAX_INSTANCES_LIMIT)
+                        report(L->root->filename, cfg->line, "%s: %ld is out of range (0-%d)", opt->name, v,
+                               MAX_INSTANCES_LIMIT);
+                break;
+        }
+        case CFGT_BOOL:
+                if (strcmp(opt->name, "wait") == 0 && cfg_opt_getnbool(opt, n - 1))
+                        report(L->root->filename, cfg->line, "wait = yes is not supported yet");
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+/*
+ * Validator for a whole `service` section; runs at its closing brace.
+ * libconfuse merges a second section of the same title into the first, so a
+ * name used twice in one file shows up as a section count that did not grow.
+ */
+static int validate_service_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+        unsigned n = cfg_opt_size(opt);
+        int line = L->section_line ? L->section_line : cfg->line;
+        cfg_t *sec = cfg_opt_getnsec(opt, n - 1);
+        const char *title;
+        int *lines;
+
+        L->section_line = 0;
+        if (n <= L->n_lines) {
+                for (unsigned j = 0; j < n; j++)
+                        if (cfg_opt_getnsec(opt, j)->line == cfg->line) {
+                                report(L->root->filename, line, "service '%s' is already defined at %s:%d",
+                                       cfg_title(cfg_opt_getnsec(opt, j)), L->root->filename, L->lines[j]);
+                                return 0;
+                        }
+                report(L->root->filename, line, "service defined twice in this file");
+                return 0;
+        }
+        lines = realloc(L->lines, n * sizeof(*lines));
+        if (!lines) {
+                report(L->root->filename, line, "out of memory");
+                return -1;
+        }
+        L->lines = lines;
+        L->lines[n - 1] = line;
+        L->n_lines = n;
+
+        title = cfg_title(sec);
+        if (!title || !*title) {
+                report(L->root->filename, line, "service without a name");
+                return 0;
+        }
+        for (const char *p = title; *p; p++)
+                if (!isalnum((unsigned char)*p) && !strchr("-_.@", *p)) {
+                        report(L->root->filename, line, "service '%s': names may use letters, digits and -_.@",
+                               title);
+                        break;
+                }
+        return 0;
+}
+
+/* Validator for the main file's own keys. */
+static int validate_main_option(cfg_t *cfg, cfg_opt_t *opt)
+{
+        if (strcmp(opt->name, "log-level") == 0) {
+                const char *v = cfg_opt_getnstr(opt, 0);
+                if (log_level_from_string(v) < 0)
+                        report(L->root->filename, cfg->line,
+                               "log-level: '%s': expected err, warning, notice, info or debug", v);
+        } else if (strcmp(opt->name, "max-children") == 0) {
+                long v = cfg_opt_getnint(opt, 0);
+                if (v < 0 || v > MAX_INSTANCES_LIMIT)
+                        report(L->root->filename, cfg->line, "max-children: %ld is out of range (0-%d)", v,
+                               MAX_INSTANCES_LIMIT);
+        }
+        return 0;
+}
+
+static int validate_defaults_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+        L->section_line = 0;
+        return 0;
+}
+
+/* ---- option tables ---- */
+
+#define SERVICE_OPTIONS                                               \
+        CFG_STR_LIST("listen", NULL, CFGF_NODEFAULT),                 \
+        CFG_STR("socket-type", NULL, CFGF_NODEFAULT),                 \
+        CFG_BOOL("wait", cfg_false, CFGF_NODEFAULT),                  \
+        CFG_STR_LIST("exec", NULL, CFGF_NODEFAULT),                   \
+        CFG_STR("user", NULL, CFGF_NODEFAULT),                        \
+        CFG_STR("group", NULL, CFGF_NODEFAULT),                       \
+        CFG_STR("stderr", NULL, CFGF_NODEFAULT),                      \
+        CFG_STR_LIST("env", NULL, CFGF_NODEFAULT),                    \
+        CFG_STR_LIST("pass-env", NULL, CFGF_NODEFAULT),               \
+        CFG_INT("max-instances", 0, CFGF_NODEFAULT),                  \
+        CFG_BOOL("disable", cfg_false, CFGF_NODEFAULT),               \
+        CFG_END()
+
+static cfg_opt_t service_opts[] = { SERVICE_OPTIONS };
+static cfg_opt_t defaults_opts[] = { SERVICE_OPTIONS };
+
+static cfg_opt_t main_opts[] = {
+        CFG_STR("services-dir", "services.d", CFGF_NONE),
+        CFG_STR("helpers-dir", HELPERSDIR, CFGF_NONE),
+        CFG_STR("log-level", "info", CFGF_NONE),
+        CFG_INT("max-children", 1024, CFGF_NONE),
+        CFG_SEC("defaults", defaults_opts, CFGF_NONE),
+        CFG_END(),
+};
+
+static cfg_opt_t dropin_opts[] = {
+        CFG_SEC("service", service_opts, CFGF_MULTI | CFGF_TITLE),
+        CFG_END(),
+};
+
+static void set_validators(cfg_t *cfg, const char *section)
+{
+        char path[64];
+
+        for (const cfg_opt_t *o = service_opts; o->name; o++) {
+                snprintf(path, sizeof(path), "%s|%s", section, o->name);
+                cfg_set_validate_func(cfg, path, validate_option);
+        }
+}
+
+/*
+ * libconfuse 3.3 counts one or two extra lines for every comment, so its
+ * FILE:LINE would point below the real line after the first comment. Blank
+ * out comments here, keeping every newline, before libconfuse sees the text.
+ * Mirrors libconfuse's lexer: outside quotes, '#' starts a comment, and so
+ * do '//' and '/' '*' at the start of a token (inside an unquoted word such
+ * as http://host they do not); a backslash escapes the next character inside
+ * quotes.
+ *
+ * Returns how many '{' were left open at the end: libconfuse 3.3 accepts end
+ * of file inside a section, so the caller reports it.
+ */
+static int blank_comments(char *s)
+{
+        enum { CODE, DQUOTE, SQUOTE, LINE, BLOCK } st = CODE;
+        bool token_start = true;
+        int depth = 0;
+
+        for (; *s; s++) {
+                bool at_start = token_start;
+                char c = *s;
+
+                switch (st) {
+                case CODE:
+                        if (*s == '{')
+                                depth++;
+                        else if (*s == '}')
+                                depth--;
+                        else if (*s == '"')
+                                st = DQUOTE;
+                        else if (*s == '\'')
+                                st = SQUOTE;
+                        else if (*s == '#' || (at_start && s[0] == '/' && s[1] == '/')) {
+                                st = LINE;
+                                *s = ' ';
+                        } else if (at_start && s[0] == '/' && s[1] == '*') {
+                                st = BLOCK;
+                                *s++ = ' ';
+                                *s = ' ';
+                        }
+                        break;
+                case DQUOTE:
+                case SQUOTE:
+                        if (*s == '\\' && s[1])
+                                s++;
+                        else if (*s == (st == DQUOTE ? '"' : '\''))
+                                st = CODE;
+                        break;
+                case LINE:
+                        if (*s == '\n')
+                                st = CODE;
+                        else
+                                *s = ' ';
+                        break;
+                case BLOCK:
+                        if (s[0] == '*' && s[1] == '/') {
+                                *s++ = ' ';
+                                *s = ' ';
+                                st = CODE;
+                        } else if (*s != '\n')
+                                *s = ' ';
+                        break;
+                }
+                /* A comment or string, or a delimiter, ends the token before it. */
+                token_start = st != CODE || strchr(" \t\r\n={}(),+", c) != NULL;
+        }
+        return depth;
+}
+
+/*
+ * Parse one file with libconfuse. Returns the cfg_t (caller frees) or NULL;
+ * errors are reported. A file that parsed but had validation errors is
+ * returned too: the caller checks L->n_errors.
+ */
+static cfg_t *parse_file(const char *path, cfg_opt_t *opts, bool dropin)
+{
+        cfg_t *cfg = NULL;
+        char *buf = NULL;
+        FILE *f, *m = NULL;
+        int r, open_braces;
+        size_t n;
+
+        f = fopen(path, "re");
+        if (!f) {
+                report(path, 0, "%s", strerror(errno));
+                return NULL;
+        }
+        buf = malloc(MAX_FILE_SIZE + 1);
+        if (!buf) {
+                report(path, 0, "out of memory");
+                goto out;
+        }
+        n = fread(buf, 1, MAX_FILE_SIZE + 1, f);
+        if (ferror(f) || n > MAX_FILE_SIZE) {
+                report(path, 0, "%s", ferror(f) ? "read error" : "file too large (1 MiB at most)");
+                goto out;
+        }
+        buf[n] = 0;
+        if (strlen(buf) != n) {
+                report(path, 0, "file contains a NUL byte");
+                goto out;
+        }
+        open_braces = blank_comments(buf);
+
+        cfg = cfg_init(opts, 0);
+        m = n ? fmemopen(buf, n, "r") : fopen("/dev/null", "re");
+        if (!cfg || !m || !(cfg->filename = strdup(path))) {
+                report(path, 0, "out of memory");
+                cfg_free(cfg);
+                cfg = NULL;
+                goto out;
+        }
+        cfg->line = 1;
+        cfg_set_error_function(cfg, on_cfg_error);
+        if (dropin) {
+                set_validators(cfg, "service");
+                cfg_set_validate_func(cfg, "service", validate_service_section);
+        } else {
+                set_validators(cfg, "defaults");
+                cfg_set_validate_func(cfg, "defaults", validate_defaults_section);
+                cfg_set_validate_func(cfg, "log-level", validate_main_option);
+                cfg_set_validate_func(cfg, "max-children", validate_main_option);
+        }
+        L->root = cfg;
+        L->section_line = 0;
+        L->last_opt = NULL;
+        L->n_lines = 0;
+        r = cfg_parse_fp(cfg, m);
+        if (r == CFG_SUCCESS && open_braces > 0) {
+                report(path, cfg->line, "missing '}' at end of file");
+                r = CFG_PARSE_ERROR;
+        }
+        if (r != CFG_SUCCESS) {
+                /* libconfuse reported a syntax error through on_cfg_error and stopped. */
+                cfg_free(cfg);
+                cfg = NULL;
+        }
+out:
+        if (m)
+                fclose(m);
+        fclose(f);
+        free(buf);
+        return cfg;
+}
+
+/* ---- conversion to plain data ---- */
+
+struct service *service_free(struct service *s)
+{
+        if (!s)
+                return NULL;
+        free(s->name);
+        free(s->file);
+        free(s->listen);
+        strv_free(s->listen_text);
+        strv_free(s->argv);
+        free(s->user);
+        free(s->group);
+        free(s->groups);
+        strv_free(s->env);
+        strv_free(s->pass_env);
+        free(s);
+        return NULL;
+}
+
+static char **list_or(cfg_t *sec, const char *key, char *const *fallback, bool *oom)
+{
+        unsigned n = cfg_size(sec, key);
+        char **v;
+
+        if (n == 0) {
+                v = strv_copy(fallback);
+                if (fallback && !v)
+                        *oom = true;
+                return v;
+        }
+        v = calloc(n + 1, sizeof(*v));
+        if (!v) {
+                *oom = true;
+                return NULL;
+        }
+        for (unsigned i = 0; i < n; i++)
+                if (!(v[i] = strdup(cfg_getnstr(sec, key, i)))) {
+                        *oom = true;
+                        return strv_free(v);
+                }
+        return v;
+}
+
+static char *str_or(cfg_t *sec, const char *key, const char *fallback, bool *oom)
+{
+        const char *s = cfg_size(sec, key) ? cfg_getstr(sec, key) : fallback;
+        char *d;
+
+        if (!s)
+                return NULL;
+        d = strdup(s);
+        if (!d)
+                *oom = true;
+        return d;
+}
+
+/*
+ * Build a service from a section, taking what it does not set from `tmpl`
+ * (the defaults). Values were checked while parsing; what is checked here
+ * needs the merged result. Returns NULL after reporting.
+ */
+static struct service *service_new(cfg_t *sec, const struct service *tmpl, const char *name, const char *file,
+                                   int line, bool is_template)
+{
+        struct service *s = calloc(1, sizeof(*s));
+        const struct cred_cache *cred;
+        const char *why;
+        bool oom = false;
+
+        if (!s)
+                goto oom;
+        s->name = strdup(name);
+        s->file = strdup(file);
+        s->line = (unsigned)line;
+        s->listen_text = list_or(sec, "listen", tmpl->listen_text, &oom);
+        s->argv = list_or(sec, "exec", tmpl->argv, &oom);
+        s->env = list_or(sec, "env", tmpl->env, &oom);
+        s->pass_env = list_or(sec, "pass-env", tmpl->pass_env, &oom);
+        s->user = str_or(sec, "user", tmpl->user, &oom);
+        s->group = str_or(sec, "group", tmpl->group, &oom);
+        if (!s->name || !s->file || oom)
+                goto oom;
+        s->socket_type = SOCK_STREAM;
+        s->wait = cfg_size(sec, "wait") ? cfg_getbool(sec, "wait") : tmpl->wait;
+        s->disable = cfg_size(sec, "disable") ? cfg_getbool(sec, "disable") : tmpl->disable;
+        s->max_instances = cfg_size(sec, "max-instances") ? (unsigned)cfg_getint(sec, "max-instances")
+                                                          : tmpl->max_instances;
+        s->stderr_mode = tmpl->stderr_mode;
+        if (cfg_size(sec, "stderr"))
+                parse_stderr_mode(cfg_getstr(sec, "stderr"), &s->stderr_mode);
+
+        /* listen and exec may come from `defaults` in principle, but must exist somewhere. */
+        s->n_listen = strv_length(s->listen_text);
+        if (s->n_listen == 0 && !is_template) {
+                report(file, line, "service '%s' has no listen address", name);
+                return service_free(s);
+        }
+        if (!s->argv && !is_template) {
+                report(file, line, "service '%s' has no exec", name);
+                return service_free(s);
+        }
+        if (s->n_listen) {
+                s->listen = calloc(s->n_listen, sizeof(*s->listen));
+                if (!s->listen)
+                        goto oom;
+                for (size_t i = 0; i < s->n_listen; i++)
+                        if (addr_parse(s->listen_text[i], &s->listen[i], &why) < 0)
+                                return service_free(s); /* already reported at its line */
+                for (size_t i = 0; i < s->n_listen; i++)
+                        for (size_t j = 0; j < i; j++)
+                                if (addr_equal(&s->listen[i], &s->listen[j])) {
+                                        report(file, line, "service '%s': listen address '%s' given twice", name,
+                                               s->listen_text[i]);
+                                        return service_free(s);
+                                }
+        }
+
+        if (!s->user && !(s->user = strdup(default_user())))
+                goto oom;
+        cred = resolve_creds(s->user, s->group, &why);
+        if (!cred) {
+                /* A bad user or group was reported at its own line; a default that broke is reported here. */
+                if (!cfg_size(sec, "user") && !cfg_size(sec, "group"))
+                        report(file, line, "service '%s': user '%s'%s%s%s: %s", name, s->user,
+                               s->group ? " group '" : "", s->group ? s->group : "", s->group ? "'" : "", why);
+                return service_free(s);
+        }
+        s->uid = cred->uid;
+        s->gid = cred->gid;
+        s->n_groups = cred->n_groups;
+        s->groups = malloc(cred->n_groups * sizeof(gid_t));
+        if (!s->groups)
+                goto oom;
+        memcpy(s->groups, cred->groups, cred->n_groups * sizeof(gid_t));
+        return s;
+oom:
+        report(file, line, "out of memory");
+        return service_free(s);
+}
+
+struct config *config_free(struct config *c)
+{
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_services; i++)
+                service_free(c->services[i]);
+        free(c->services);
+        free(c->main_file);
+        free(c->services_dir);
+        free(c->helpers_dir);
+        free(c);
+        return NULL;
+}
+
+/* `path` relative to the folder of `base` (a file), or as is when absolute or base is NULL. */
+static char *relative_to(const char *base, const char *path)
+{
+        const char *slash = base ? strrchr(base, '/') : NULL;
+        char *r;
+
+        if (path[0] == '/' || !slash)
+                return strdup(path);
+        if (asprintf(&r, "%.*s/%s", (int)(slash - base), base, path) < 0)
+                return NULL;
+        return r;
+}
+
+static int filter_dropin(const struct dirent *d)
+{
+        size_t n = strlen(d->d_name);
+
+        return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".conf") == 0;
+}
+
+static int add_service(struct config *c, struct service *s)
+{
+        struct service **v = realloc(c->services, (c->n_services + 1) * sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        c->services = v;
+        c->services[c->n_services++] = s;
+        return 0;
+}
+
+static int load_dropin(struct config *c, const char *path, const struct service *tmpl)
+{
+        unsigned errors_before = L->n_errors;
+        struct service **made;
+        size_t n_made = 0;
+        cfg_t *cfg;
+        unsigned n;
+
+        cfg = parse_file(path, dropin_opts, true);
+        if (!cfg)
+                return -EINVAL;
+        n = cfg_size(cfg, "service");
+        made = calloc(n ? n : 1, sizeof(*made));
+        if (!made) {
+                cfg_free(cfg);
+                return -ENOMEM;
+        }
+        for (unsigned i = 0; i < n && i < L->n_lines; i++) {
+                cfg_t *sec = cfg_getnsec(cfg, "service", i);
+                struct service *s = service_new(sec, tmpl, cfg_title(sec), path, L->lines[i], false);
+                if (s)
+                        made[n_made++] = s;
+        }
+        cfg_free(cfg);
+
+        /* A drop-in with any error is refused as a whole. */
+        if (L->n_errors != errors_before) {
+                for (size_t i = 0; i < n_made; i++)
+                        service_free(made[i]);
+                free(made);
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n_made; i++)
+                if (add_service(c, made[i]) < 0) {
+                        for (; i < n_made; i++)
+                                service_free(made[i]);
+                        free(made);
+                        return -ENOMEM;
+                }
+        free(made);
+        return 0;
+}
+
+static int compare_index_by_name(const void *a, const void *b, void *services)
+{
+        struct service *const *s = services;
+        size_t i = *(const size_t *)a, j = *(const size_t *)b;
+        int r = strcmp(s[i]->name, s[j]->name);
+
+        /* Ties keep load order, so the first definition is named as the original. */
+        return r ? r : (i < j ? -1 : i > j);
+}
+
+/* Report every service name defined twice, naming both places. O(n log n). */
+static void check_duplicates(const struct config *c)
+{
+        size_t *order, first = 0;
+
+        if (c->n_services < 2)
+                return;
+        order = malloc(c->n_services * sizeof(*order));
+        if (!order) {
+                report(c->services_dir, 0, "out of memory");
+                return;
+        }
+        for (size_t i = 0; i < c->n_services; i++)
+                order[i] = i;
+        qsort_r(order, c->n_services, sizeof(*order), compare_index_by_name, c->services);
+        for (size_t i = 1; i < c->n_services; i++) {
+                const struct service *a = c->services[order[first]], *b = c->services[order[i]];
+                if (strcmp(a->name, b->name) != 0) {
+                        first = i;
+                        continue;
+                }
+                report(b->file, (int)b->line, "service '%s' is already defined at %s:%u", b->name, a->file, a->line);
+        }
+        free(order);
+}
+
+/* Read the main file (if any) into c and the defaults template. */
+static int load_main(struct config *c, const char *main_file, struct service **ret_tmpl)
+{
+        static const struct service builtin = { .max_instances = 256, .stderr_mode = STDERR_LOG };
+        struct service *tmpl = NULL;
+        cfg_t *cfg = NULL;
+        const char *name = main_file ? main_file : "(built-in defaults)";
+        int level;
+
+        if (main_file) {
+                unsigned errors_before = L->n_errors;
+                cfg = parse_file(main_file, main_opts, false);
+                if (!cfg || L->n_errors != errors_before) {
+                        cfg_free(cfg);
+                        return -EINVAL;
+                }
+        } else {
+                /* No main file: built-in defaults, as if it were empty. */
+                cfg = cfg_init(main_opts, 0);
+                if (!cfg)
+                        return -ENOMEM;
+        }
+
+        /* Both were checked, with their lines, while parsing. */
+        level = log_level_from_string(cfg_getstr(cfg, "log-level"));
+        c->log_level = level < 0 ? LOG_INFO : level;
+        c->max_children = (unsigned)cfg_getint(cfg, "max-children");
+        c->services_dir = relative_to(main_file, cfg_getstr(cfg, "services-dir"));
+        c->helpers_dir = relative_to(main_file, cfg_getstr(cfg, "helpers-dir"));
+        if (!c->services_dir || !c->helpers_dir) {
+                cfg_free(cfg);
+                return -ENOMEM;
+        }
+        /* Drop-ins name helpers as "${SUPERD_HELPERS}/NAME"; libconfuse expands it from our environment. */
+        setenv("SUPERD_HELPERS", c->helpers_dir, 1);
+
+        tmpl = service_new(cfg_getsec(cfg, "defaults"), &builtin, "defaults", name, 0, true);
+        cfg_free(cfg);
+        if (!tmpl)
+                return -EINVAL;
+        *ret_tmpl = tmpl;
+        return 0;
+}
+
+int config_load(const char *main_file, const char *services_dir, FILE *err, struct config **ret)
+{
+        struct loader loader = { .err = err };
+        struct service *tmpl = NULL;
+        struct dirent **names = NULL;
+        struct config *c;
+        int n = 0, r;
+
+        *ret = NULL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        L = &loader;
+
+        if (!main_file && access(config_default_main_file, F_OK) == 0)
+                main_file = config_default_main_file;
+        if (main_file && !(c->main_file = strdup(main_file))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = load_main(c, c->main_file, &tmpl);
+        if (r < 0)
+                goto out;
+        if (services_dir) {
+                free(c->services_dir);
+                if (!(c->services_dir = strdup(services_dir))) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+
+        n = scandir(c->services_dir, &names, filter_dropin, alphasort);
+        if (n < 0) {
+                r = -errno;
+                report(c->services_dir, 0, "cannot read the services folder: %s", strerror(errno));
+                n = 0;
+                goto out;
+        }
+        for (int i = 0; i < n; i++) {
+                char *path;
+                struct stat st;
+                if (asprintf(&path, "%s/%s", c->services_dir, names[i]->d_name) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                /* Regular files only (symlinks to them are fine); a folder named x.conf is skipped. */
+                if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+                        load_dropin(c, path, tmpl);
+                free(path);
+        }
+        check_duplicates(c);
+        r = L->n_errors ? -EINVAL : 0;
+out:
+        if (r == 0 && L->n_errors)
+                r = -EINVAL;
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        service_free(tmpl);
+        free(loader.lines);
+        free_creds(loader.creds);
+        L = NULL;
+        if (r < 0) {
+                config_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+static void print_strv(FILE *out, const char *key, char *const *v)
+{
+        if (!v)
+                return;
+        fprintf(out, "    %-14s = {", key);
+        for (size_t i = 0; v[i]; i++)
+                fprintf(out, "%s \"%s\"", i ? "," : "", v[i]);
+        fprintf(out, " }\n");
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+        fprintf(out, "# main file: %s\n", c->main_file ? c->main_file : "(none, built-in defaults)");
+        fprintf(out, "services-dir = \"%s\"\nhelpers-dir  = \"%s\"\nlog-level    = %s\nmax-children = %u\n",
+                c->services_dir, c->helpers_dir, log_level_to_string(c->log_level), c->max_children);
+        for (size_t i = 0; i < c->n_services; i++) {
+                const struct service *s = c->services[i];
+                fprintf(out, "\n# %s:%u\nservice %s {\n", s->file, s->line, s->name);
+                print_strv(out, "listen", s->listen_text);
+                fprintf(out, "    %-14s = stream\n", "socket-type");
+                fprintf(out, "    %-14s = %s\n", "wait", s->wait ? "yes" : "no");
+                print_strv(out, "exec", s->argv);
+                fprintf(out, "    %-14s = \"%s\"  # uid %u\n", "user", s->user, (unsigned)s->uid);
+                if (s->group) {
+                        fprintf(out, "    %-14s = \"%s\"  # gid %u\n", "group", s->group, (unsigned)s->gid);
+                } else {
+                        const struct group *gr = getgrgid(s->gid);
+                        fprintf(out, "    # group = \"%s\"  # gid %u, the user's primary group\n",
+                                gr ? gr->gr_name : "", (unsigned)s->gid);
+                }
+                fprintf(out, "    %-14s = %s\n", "stderr", stderr_mode_name(s->stderr_mode));
+                print_strv(out, "env", s->env);
+                print_strv(out, "pass-env", s->pass_env);
+                fprintf(out, "    %-14s = %u\n", "max-instances", s->max_instances);
+                fprintf(out, "    %-14s = %s\n", "disable", s->disable ? "yes" : "no");
+                fprintf(out, "}\n");
+        }
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration: superd.conf and the services.d drop-ins, parsed with libconfuse into plain data. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "addr.h"
+
+enum stderr_mode {
+        STDERR_LOG,    /* journal stream tagged with the service name, else superd's stderr */
+        STDERR_SOCKET, /* the connection, like fds 0 and 1 */
+        STDERR_NULL,   /* /dev/null */
+};
+
+/*
+ * One `service NAME { ... }` section, with the `defaults` section and the
+ * built-in defaults already merged in, users and groups resolved. Plain data:
+ * no fds, no event sources. Every string and array is owned by the service
+ * and freed by service_free().
+ */
+struct service {
+        char *name;
+        char *file;          /* drop-in path as opened, for messages */
+        unsigned line;       /* line where the section opens (its '{') */
+
+        struct listen_addr *listen;
+        char **listen_text;  /* listen entries as written, same order */
+        size_t n_listen;
+        int socket_type;     /* SOCK_STREAM */
+        bool wait;           /* inetd wait; only `no` for now */
+
+        char **argv;         /* exec, NULL-terminated; argv[0] absolute */
+        char *user, *group;  /* as written (names or numbers) */
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;       /* supplementary groups of `user` (initgroups semantics) */
+        size_t n_groups;
+
+        char **env;          /* "K=V" entries from `env`, NULL-terminated */
+        char **pass_env;     /* variable names from `pass-env`, NULL-terminated */
+        enum stderr_mode stderr_mode;
+        bool disable;
+        unsigned max_instances;  /* running handlers of this service, 0 = no limit */
+};
+
+/* The whole configuration. Owns its services. */
+struct config {
+        char *main_file;       /* NULL when the default file was missing */
+        char *services_dir;
+        char *helpers_dir;
+        int log_level;         /* syslog priority, LOG_INFO by default */
+        unsigned max_children; /* all services together, 0 = no limit */
+        struct service **services; /* in drop-in order: files lexically, then order in file */
+        size_t n_services;
+};
+
+/* Where a default superd.conf is looked for; a missing one means built-in defaults. */
+extern const char config_default_main_file[];
+
+/*
+ * Load `main_file` (NULL: config_default_main_file, which may be missing) and
+ * every regular `*.conf` not starting with '.' in the services folder, in
+ * lexical order. `services_dir` (may be NULL) overrides the `services-dir`
+ * key. Relative paths are relative to the main file's folder.
+ *
+ * Every problem found is written to `err` as "FILE:LINE: message\n"; loading
+ * goes on after an error so that all of them are reported. Returns 0 and
+ * sets *ret (owned by the caller, free with config_free()) when there were
+ * none, else -EINVAL (or -ENOMEM, -errno of a folder that cannot be read)
+ * and *ret is left NULL.
+ */
+int config_load(const char *main_file, const char *services_dir, FILE *err, struct config **ret);
+
+/* Print the effective configuration (what `superd -t` shows) in drop-in syntax. */
+void config_print(const struct config *c, FILE *out);
+
+/* Free a configuration and its services; accepts NULL; returns NULL. */
+struct config *config_free(struct config *c);
+
+/* Free one service; accepts NULL; returns NULL. */
+struct service *service_free(struct service *s);

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* The environment a handler gets (DESIGN §5): built once per service, completed per connection. */
+#include "env.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strv.h"
+
+static const char *lookup(char *const *environ, const char *name)
+{
+        size_t n = strlen(name);
+
+        for (size_t i = 0; environ && environ[i]; i++)
+                if (strncmp(environ[i], name, n) == 0 && environ[i][n] == '=')
+                        return environ[i] + n + 1;
+        return NULL;
+}
+
+/* Append "NAME=VALUE", replacing an earlier entry of the same name (later entries win). */
+static int put(char ***v, size_t *n, const char *name, size_t name_len, const char *value)
+{
+        char *s;
+
+        if (asprintf(&s, "%.*s=%s", (int)name_len, name, value) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < *n; i++)
+                if (strncmp((*v)[i], s, name_len + 1) == 0) {
+                        free((*v)[i]);
+                        (*v)[i] = s;
+                        return 0;
+                }
+        (*v)[(*n)++] = s;
+        return 0;
+}
+
+int handler_env_init(struct handler_env *e, const struct service *s, char *const *environ)
+{
+        size_t cap = 2 + strv_length(s->env) + strv_length(s->pass_env) + HANDLER_ENV_CONN_MAX + 1;
+        size_t n = 0;
+        int r = -ENOMEM;
+
+        e->envp = calloc(cap, sizeof(char *));
+        e->n_fixed = 0;
+        if (!e->envp)
+                return -ENOMEM;
+        if (put(&e->envp, &n, "PATH", 4, HANDLER_PATH) < 0 ||
+            put(&e->envp, &n, "SUPERD_SERVICE", 14, s->name) < 0)
+                goto fail;
+        for (size_t i = 0; s->env && s->env[i]; i++) {
+                const char *eq = strchr(s->env[i], '=');
+                if (put(&e->envp, &n, s->env[i], (size_t)(eq - s->env[i]), eq + 1) < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; s->pass_env && s->pass_env[i]; i++) {
+                const char *v = lookup(environ, s->pass_env[i]);
+                if (v && put(&e->envp, &n, s->pass_env[i], strlen(s->pass_env[i]), v) < 0)
+                        goto fail;
+        }
+        e->n_fixed = n;
+        e->envp[n] = NULL;
+        return 0;
+fail:
+        e->n_fixed = n;
+        handler_env_done(e);
+        return r;
+}
+
+int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
+                        const struct sockaddr *local)
+{
+        char rip[INET6_ADDRSTRLEN], rport[8], lip[INET6_ADDRSTRLEN], lport[8];
+        char **slot = e->envp + e->n_fixed;
+        char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE;
+        int r;
+
+        r = addr_ip_port(remote, rip, sizeof(rip), rport, sizeof(rport));
+        if (r < 0)
+                return r;
+        r = addr_ip_port(local, lip, sizeof(lip), lport, sizeof(lport));
+        if (r < 0)
+                return r;
+
+#define ADD(...) (*slot++ = p, p += snprintf(p, (size_t)(end - p), __VA_ARGS__) + 1)
+        ADD("PROTO=TCP");
+        ADD("TCPREMOTEIP=%s", rip);
+        ADD("TCPREMOTEPORT=%s", rport);
+        ADD("TCPLOCALIP=%s", lip);
+        ADD("TCPLOCALPORT=%s", lport);
+        ADD("REMOTE_ADDR=%s", rip);
+        ADD("REMOTE_PORT=%s", rport);
+#undef ADD
+        *slot = NULL;
+        return 0;
+}
+
+void handler_env_done(struct handler_env *e)
+{
+        for (size_t i = 0; e->envp && i < e->n_fixed; i++)
+                free(e->envp[i]);
+        free(e->envp);
+        e->envp = NULL;
+        e->n_fixed = 0;
+}

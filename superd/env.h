@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* The environment a handler gets (DESIGN §5): built once per service, completed per connection. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+/* The fixed PATH every handler gets. */
+#define HANDLER_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* Most variables handler_env_connect() adds: PROTO, TCP{REMOTE,LOCAL}{IP,PORT}, REMOTE_ADDR, REMOTE_PORT. */
+#define HANDLER_ENV_CONN_MAX 7
+
+/* Bytes of text for those variables; IPv6 addresses at full length fit. */
+#define HANDLER_ENV_CONN_SIZE 512
+
+/*
+ * A handler's envp: `PATH`, `SUPERD_SERVICE`, the `env` entries, the
+ * `pass-env` variables present in the environment given at build time, then
+ * room for the per-connection variables and the final NULL. Strings of the
+ * fixed part are owned here; the per-connection slots point into the buffer
+ * given to handler_env_connect().
+ */
+struct handler_env {
+        char **envp;
+        size_t n_fixed;  /* entries before the per-connection ones */
+};
+
+/*
+ * Build the fixed part for service `s`, taking `pass-env` values from
+ * `environ` (superd's environment at load time). Returns 0 or -ENOMEM.
+ */
+int handler_env_init(struct handler_env *e, const struct service *s, char *const *environ);
+
+/*
+ * Fill the per-connection variables for a TCP connection from `remote` and
+ * `local` (AF_INET or AF_INET6; IPv4-mapped addresses shown as IPv4, IPv6
+ * without brackets) and terminate envp. Their text goes into `buf`
+ * (HANDLER_ENV_CONN_SIZE bytes), which must outlive the spawn. Never
+ * allocates: safe on the spawn path. Returns 0 or -EAFNOSUPPORT.
+ */
+int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
+                        const struct sockaddr *local);
+
+/* Free what handler_env_init() allocated; the struct may be reused afterwards. */
+void handler_env_done(struct handler_env *e);

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* NULL-terminated string vectors (argv, envp): the few operations superd needs. */
+#include "strv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t strv_length(char *const *v)
+{
+        size_t n = 0;
+
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+char **strv_copy(char *const *v)
+{
+        size_t n = strv_length(v);
+        char **c;
+
+        if (!v)
+                return NULL;
+        c = calloc(n + 1, sizeof(*c));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(v[i])))
+                        return strv_free(c);
+        return c;
+}
+
+int strv_push(char ***v, const char *s)
+{
+        size_t n = strv_length(*v);
+        char *d = strdup(s);
+        char **nv;
+
+        if (!d)
+                return -ENOMEM;
+        nv = realloc(*v, (n + 2) * sizeof(*nv));
+        if (!nv) {
+                free(d);
+                return -ENOMEM;
+        }
+        nv[n] = d;
+        nv[n + 1] = NULL;
+        *v = nv;
+        return 0;
+}
+
+char **strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+        return NULL;
+}

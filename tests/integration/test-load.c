@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/* Load: many connections in a row and at once all echo correctly, and superd leaks no child and no fd. */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+TestSuite(load, .init = h_setup, .fini = h_teardown, .timeout = 120);
+
+#define SEQUENTIAL 300
+#define PARALLEL 30
+
+/* Start a /bin/cat service on 127.0.0.1 and [::1] PORT; returns superd's pid. */
+static pid_t start_cat(uint16_t port)
+{
+        h_main_conf(NULL);
+        h_dropin("load.conf",
+                 "service load {\n"
+                 "    listen = { \"127.0.0.1:%u\", \"[::1]:%u\" }\n"
+                 "    exec   = { \"/bin/cat\" }\n"
+                 "    user   = \"%s\"\n"
+                 "}\n",
+                 port, port, H.user);
+        return h_start(NULL, AF_INET, port, AF_INET6, port, 0);
+}
+
+/* One line through the service, compared; LABEL for messages. */
+static void echo_once(int family, uint16_t port, int i)
+{
+        char line[64], *out;
+        ssize_t n;
+
+        snprintf(line, sizeof(line), "line %d of the load test\n", i);
+        n = h_request(family, port, line, &out);
+        h_assert(n >= 0, "connection %d: %s", i, strerror((int)-n));
+        h_assert(strcmp(out, line) == 0, "connection %d: sent \"%s\", got \"%s\"", i, line, out);
+        free(out);
+}
+
+/* superd's fd count settles back to BASELINE within H_REAP_MS (the handlers are gone by then). */
+static void expect_fd_count(pid_t pid, int baseline)
+{
+        int64_t deadline = h_now_ms() + H_REAP_MS;
+        int n;
+
+        while ((n = h_fd_count(pid)) != baseline && h_now_ms() < deadline)
+                usleep(10000);
+        h_assert(n == baseline, "superd has %d fds after the load, %d before: fd leak", n, baseline);
+}
+
+/* No zombie and, once every client got EOF, no handler left under superd. */
+static void expect_no_children(pid_t pid)
+{
+        int z = h_wait_no_zombies(pid, H_REAP_MS), left;
+
+        h_assert(z == 0, "superd left %d zombie children after %d ms", z, H_REAP_MS);
+        left = h_wait_no_children(pid, H_REAP_MS);
+        h_assert(left == 0, "%d handlers still run under superd %d ms after their clients finished", left,
+                 H_REAP_MS);
+}
+
+Test(load, sequential_300)
+{
+        uint16_t port = h_free_port();
+        pid_t pid = start_cat(port);
+        int baseline;
+
+        /* Warm up once so that anything opened lazily on the first connection is in the baseline. */
+        echo_once(AF_INET, port, -1);
+        h_assert(h_wait_no_children(pid, H_REAP_MS) == 0, "warm-up handler not reaped");
+        baseline = h_fd_count(pid);
+        cr_assert(baseline > 0, "cannot count superd's fds: %s", strerror(-baseline));
+
+        for (int i = 0; i < SEQUENTIAL; i++)
+                echo_once(i % 2 ? AF_INET6 : AF_INET, port, i);
+
+        expect_no_children(pid);
+        expect_fd_count(pid, baseline);
+        h_assert(h_alive(pid), "superd died during the load");
+}
+
+Test(load, parallel_30)
+{
+        uint16_t port = h_free_port();
+        pid_t pid = start_cat(port);
+        int fds[PARALLEL], baseline, live, during;
+
+        echo_once(AF_INET, port, -1);
+        h_assert(h_wait_no_children(pid, H_REAP_MS) == 0, "warm-up handler not reaped");
+        baseline = h_fd_count(pid);
+        cr_assert(baseline > 0, "cannot count superd's fds: %s", strerror(-baseline));
+
+        for (int i = 0; i < PARALLEL; i++) {
+                fds[i] = h_connect(i % 2 ? AF_INET6 : AF_INET, port);
+                h_assert(fds[i] >= 0, "connection %d: %s", i, strerror(-fds[i]));
+        }
+        /* All 30 handlers run at the same time, each holding its connection open. */
+        live = h_wait_children(pid, PARALLEL, 5000);
+        h_assert(live == PARALLEL, "%d handlers run for %d open connections", live, PARALLEL);
+        /* superd hands each accepted socket to its handler and closes its own copy. */
+        during = h_fd_count(pid);
+        h_assert(during == baseline, "superd holds %d fds with %d handlers running, %d when idle", during, PARALLEL,
+                 baseline);
+
+        /* Send on every socket before reading any, so all exchanges overlap. */
+        for (int i = 0; i < PARALLEL; i++) {
+                char line[64];
+                int r;
+
+                snprintf(line, sizeof(line), "parallel line %d\n", i);
+                r = h_write_all(fds[i], line, strlen(line), H_IO_MS);
+                h_assert(r == 0, "write on connection %d: %s", i, strerror(-r));
+        }
+        for (int i = PARALLEL - 1; i >= 0; i--) {
+                char line[64], *out;
+                ssize_t n;
+
+                snprintf(line, sizeof(line), "parallel line %d\n", i);
+                n = h_exchange(fds[i], NULL, 0, &out, H_IO_MS);
+                close(fds[i]);
+                h_assert(n >= 0, "connection %d: %s", i, strerror((int)-n));
+                h_assert(strcmp(out, line) == 0, "connection %d: sent \"%s\", got \"%s\"", i, line, out);
+                free(out);
+        }
+
+        expect_no_children(pid);
+        expect_fd_count(pid, baseline);
+        h_assert(h_alive(pid), "superd died during the load");
+}

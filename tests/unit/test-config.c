@@ -1,0 +1,1001 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of config.c: defaults, drop-in order, and every error reported as FILE:LINE. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "config.h"
+#include "strv.h"
+#include "util.h"
+
+/* The world of one test: DIR/superd.conf (empty unless rewritten) and DIR/services.d/. */
+static char *dir, *main_file, *services;
+static struct config *C; /* result of the last load(), freed by teardown */
+static char *E;          /* what the last load() wrote to its error stream */
+
+static void setup(void)
+{
+        unsetenv("SUPERD_HELPERS");
+        dir = tu_tmpdir();
+        services = tu_mkdir(dir, "services.d");
+        main_file = tu_write(dir, "superd.conf", 0644, "%s", "");
+}
+
+static void teardown(void)
+{
+        C = config_free(C);
+        free(E);
+        E = NULL;
+        tu_rmtree(dir);
+        free(dir);
+        free(services);
+        free(main_file);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+/* config_load() into C and E; returns its result and checks the *ret contract. */
+static int load_with(const char *main, const char *services_dir)
+{
+        struct config *const poison = (struct config *)0x1;
+        struct config *c = poison; /* config_load() must overwrite it in every case */
+        size_t size;
+        FILE *err;
+        int r;
+
+        C = config_free(C);
+        free(E);
+        E = NULL;
+        err = open_memstream(&E, &size);
+        cr_assert_not_null(err);
+        r = config_load(main, services_dir, err, &c);
+        cr_assert_eq(fclose(err), 0);
+        cr_assert_neq(c, poison, "*ret not set (r = %d)", r);
+        C = c;
+        if (r == 0)
+                cr_assert_not_null(C);
+        else
+                cr_assert_null(C, "*ret must be NULL on failure (r = %d)", r);
+        return r;
+}
+
+static int load(void)
+{
+        return load_with(main_file, NULL);
+}
+
+/* Load and require success with nothing written to the error stream. */
+static void load_ok(void)
+{
+        int r = load();
+
+        cr_assert_eq(r, 0, "config_load = %d, errors:\n%s", r, E);
+        cr_assert_str_empty(E, "errors written on success:\n%s", E);
+}
+
+/* Write services.d/NAME. */
+static void dropin(const char *name, const char *text)
+{
+        free(tu_write(services, name, 0644, "%s", text));
+}
+
+static void write_main(const char *text)
+{
+        free(tu_write(dir, "superd.conf", 0644, "%s", text));
+}
+
+/* "DIR/services.d/NAME" in a static buffer: valid until the next call. */
+static const char *in_services(const char *name)
+{
+        static char buf[4096];
+
+        snprintf(buf, sizeof(buf), "%s/%s", services, name);
+        return buf;
+}
+
+static const struct service *service(size_t i)
+{
+        cr_assert_lt(i, C->n_services, "no service #%zu, only %zu", i, C->n_services);
+        return C->services[i];
+}
+
+static const struct service *service_named(const char *name)
+{
+        for (size_t i = 0; i < C->n_services; i++)
+                if (strcmp(C->services[i]->name, name) == 0)
+                        return C->services[i];
+        cr_assert_fail("no service '%s'", name);
+        return NULL;
+}
+
+/* Did the last load report "FILE:LINE: ...NEEDLE..." for services.d/NAME (or the main file if name is NULL)? */
+static bool reported(const char *name, int line, const char *needle)
+{
+        char *file = name ? tu_path(services, name) : strdup(main_file);
+        char *prefix;
+        bool found;
+
+        cr_assert(asprintf(&prefix, "%s:%d: ", file, line) >= 0);
+        found = tu_has_line(E, prefix, needle);
+        free(prefix);
+        free(file);
+        return found;
+}
+
+/*
+ * Load, and require that it failed with exactly one error, reported as
+ * services.d/NAME:LINE and containing NEEDLE.
+ */
+static void expect_only_error(const char *name, int line, const char *needle)
+{
+        int r = load();
+
+        cr_assert_eq(r, -EINVAL, "config_load = %d, expected -EINVAL; errors:\n%s", r, E);
+        cr_assert(reported(name, line, needle), "expected %s:%d: ...%s... in:\n%s", name, line, needle, E);
+        cr_assert_eq(tu_count_lines(E), 1, "expected one error, got:\n%s", E);
+}
+
+static bool strv_has(char **v, const char *s)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                if (strcmp(v[i], s) == 0)
+                        return true;
+        return false;
+}
+
+static bool groups_have(const struct service *s, gid_t g)
+{
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (s->groups[i] == g)
+                        return true;
+        return false;
+}
+
+#define EXEC       "/bin/true"
+#define GOOD(name) "service " name " {\n    listen = { \"127.0.0.1:1205\" }\n    exec = { \"" EXEC "\" }\n}\n"
+
+/*
+ * Seven lines of every comment kind before the line under test (line 8),
+ * line 7 holding a '#' inside a quoted string, which is not a comment.
+ * libconfuse 3.3 counts lines wrongly after comments; superd must not.
+ * PRE sets `env` on line 7 and POST gives listen and exec; env tests use
+ * PRE_EXEC (exec on line 7) and POST_LISTEN, so that no key is given twice.
+ */
+#define PRE_WITH(line7)                                                                                                \
+        "# a hash comment\n"                  /* 1 */                                                                  \
+        "// a slash comment\n"                /* 2 */                                                                  \
+        "/* a block comment\n"                /* 3 */                                                                  \
+        "   over two lines */\n"              /* 4 */                                                                  \
+        "\n"                                  /* 5 */                                                                  \
+        "service svc {  # trailing comment\n" /* 6 */                                                                  \
+            line7                             /* 7 */
+#define PRE      PRE_WITH("    env = { \"HASH=#not a comment\" } // x\n")
+#define PRE_EXEC PRE_WITH("    exec = { \"" EXEC "\", \"#not a comment\" } // x\n")
+#define POST_LISTEN                                                                                                    \
+        "    listen = { \"127.0.0.1:1205\" }\n"                                                                        \
+        "}\n"
+#define POST "    exec = { \"" EXEC "\" }\n" POST_LISTEN
+
+/* ---- success: defaults and merging ---- */
+
+Test(config, builtin_defaults)
+{
+        dropin("a.conf", GOOD("a"));
+        load_ok();
+        cr_assert_str_eq(C->main_file, main_file);
+        cr_assert_eq(C->log_level, LOG_INFO);
+        cr_assert_eq(C->max_children, 1024);
+        cr_assert_eq(C->n_services, 1);
+
+        const struct service *s = service(0);
+        cr_assert_str_eq(s->name, "a");
+        cr_assert_eq(s->max_instances, 256);
+        cr_assert_eq(s->stderr_mode, STDERR_LOG);
+        cr_assert_not(s->wait);
+        cr_assert_not(s->disable);
+        cr_assert_eq(s->socket_type, SOCK_STREAM);
+        cr_assert_eq(s->n_listen, 1);
+        cr_assert_str_eq(s->listen_text[0], "127.0.0.1:1205");
+        cr_assert_null(s->listen_text[1]);
+        cr_assert_eq(s->listen[0].sa.ss_family, AF_INET);
+        cr_assert_str_eq(s->argv[0], EXEC);
+        cr_assert_null(s->argv[1]);
+        cr_assert_eq(strv_length(s->env), 0);
+        cr_assert_eq(strv_length(s->pass_env), 0);
+        cr_assert_str_eq(s->file, in_services("a.conf"));
+}
+
+/* Tests run as root in CI: the built-in user is then nobody, resolved at load time. */
+Test(config, default_user)
+{
+        dropin("a.conf", GOOD("a"));
+        load_ok();
+        const struct service *s = service(0);
+
+        if (geteuid() != 0) {
+                char self[24];
+                snprintf(self, sizeof(self), "%u", (unsigned)geteuid());
+                cr_assert_str_eq(s->user, self, "not root: the default user is superd's own uid");
+                cr_assert_eq(s->uid, geteuid());
+                return;
+        }
+        struct passwd *pw = getpwnam("nobody");
+        cr_assert_not_null(pw, "no user nobody on this system");
+        cr_assert_str_eq(s->user, "nobody");
+        cr_assert_null(s->group);
+        cr_assert_eq(s->uid, pw->pw_uid);
+        cr_assert_eq(s->uid, 65534);
+        cr_assert_eq(s->gid, pw->pw_gid);
+        cr_assert_geq(s->n_groups, 1);
+        cr_assert_not_null(s->groups);
+        cr_assert(groups_have(s, pw->pw_gid), "supplementary groups lack the primary group");
+        cr_assert_not(groups_have(s, 0), "nobody must not keep root's group 0");
+}
+
+Test(config, user_and_group_by_name_and_number)
+{
+        dropin("a.conf",
+               "service root-svc {\n  listen = { \"127.0.0.1:1\" }\n  exec = { \"" EXEC "\" }\n  user = \"root\"\n}\n"
+               "service num {\n  listen = { \"127.0.0.1:2\" }\n  exec = { \"" EXEC "\" }\n  user = \"12345\"\n}\n"
+               "service grp {\n  listen = { \"127.0.0.1:3\" }\n  exec = { \"" EXEC "\" }\n"
+               "  user = \"root\"\n  group = \"4321\"\n}\n");
+        load_ok();
+
+        const struct service *r = service_named("root-svc");
+        cr_assert_eq(r->uid, 0);
+        cr_assert_eq(r->gid, 0);
+        cr_assert(groups_have(r, 0));
+
+        const struct service *n = service_named("num");
+        cr_assert_str_eq(n->user, "12345");
+        cr_assert_eq(n->uid, 12345, "a number without a passwd entry is used as is");
+        cr_assert_eq(n->gid, 12345);
+        cr_assert_eq(n->n_groups, 1);
+        cr_assert_eq(n->groups[0], 12345);
+
+        const struct service *g = service_named("grp");
+        cr_assert_str_eq(g->group, "4321");
+        cr_assert_eq(g->uid, 0);
+        cr_assert_eq(g->gid, 4321);
+}
+
+Test(config, defaults_section_applies_and_service_overrides)
+{
+        write_main("defaults {\n"
+                   "    user = \"root\"\n"
+                   "    max-instances = 7\n"
+                   "    stderr = null\n"
+                   "    env = { \"FROM_DEFAULTS=1\" }\n"
+                   "}\n");
+        dropin("a.conf", GOOD("plain") "service custom {\n"
+                                       "    listen = { \"127.0.0.1:1206\" }\n"
+                                       "    exec = { \"" EXEC "\", \"arg\" }\n"
+                                       "    user = \"nobody\"\n"
+                                       "    max-instances = 0\n"
+                                       "    stderr = socket\n"
+                                       "    env = { \"OWN=2\" }\n"
+                                       "}\n");
+        load_ok();
+
+        const struct service *p = service_named("plain");
+        cr_assert_str_eq(p->user, "root");
+        cr_assert_eq(p->uid, 0);
+        cr_assert_eq(p->max_instances, 7);
+        cr_assert_eq(p->stderr_mode, STDERR_NULL);
+        cr_assert(strv_has(p->env, "FROM_DEFAULTS=1"));
+        cr_assert_eq(strv_length(p->env), 1);
+
+        const struct service *c = service_named("custom");
+        cr_assert_str_eq(c->user, "nobody");
+        cr_assert_neq(c->uid, 0);
+        cr_assert_eq(c->max_instances, 0, "0 (no limit) must override the default, not fall back to it");
+        cr_assert_eq(c->stderr_mode, STDERR_SOCKET);
+        cr_assert_eq(strv_length(c->env), 1, "a service's env replaces the default list");
+        cr_assert(strv_has(c->env, "OWN=2"));
+        cr_assert_str_eq(c->argv[1], "arg");
+        cr_assert_null(c->argv[2]);
+}
+
+Test(config, main_file_keys)
+{
+        write_main("# superd.conf\n"
+                   "log-level = debug\n"
+                   "max-children = 5\n");
+        load_ok();
+        cr_assert_eq(C->log_level, LOG_DEBUG);
+        cr_assert_eq(C->max_children, 5);
+        cr_assert_eq(C->n_services, 0);
+}
+
+Test(config, empty_services_dir)
+{
+        load_ok();
+        cr_assert_eq(C->n_services, 0);
+        cr_assert_str_eq(C->services_dir, services);
+}
+
+Test(config, dropin_order_is_lexical)
+{
+        dropin("b.conf", GOOD("b"));
+        dropin("a.conf", GOOD("a"));
+        dropin("c.conf", GOOD("c"));
+        dropin("10-z.conf", GOOD("z") GOOD("y") GOOD("x"));
+        load_ok();
+        cr_assert_eq(C->n_services, 6);
+        /* "10-z.conf" sorts before "a.conf"; inside a file, file order, not name order. */
+        cr_assert_str_eq(service(0)->name, "z");
+        cr_assert_str_eq(service(1)->name, "y");
+        cr_assert_str_eq(service(2)->name, "x");
+        cr_assert_str_eq(service(3)->name, "a");
+        cr_assert_str_eq(service(4)->name, "b");
+        cr_assert_str_eq(service(5)->name, "c");
+        cr_assert_str_eq(service(4)->file, in_services("b.conf"));
+}
+
+Test(config, service_file_and_line)
+{
+        dropin("a.conf", "# header\n"        /* 1 */
+                         "/* two\n"          /* 2 */
+                         "   lines */\n"     /* 3 */
+                         "service first {\n" /* 4 */
+                         "    listen = { \"127.0.0.1:1\" }\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n"                /* 7 */
+                         "// between\n"       /* 8 */
+                         "\n"                 /* 9 */
+                         "service second {\n" /* 10 */
+                         "    listen = { \"127.0.0.1:2\" }\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        load_ok();
+        cr_assert_str_eq(service(0)->file, in_services("a.conf"));
+        cr_assert_eq(service(0)->line, 4);
+        cr_assert_eq(service(1)->line, 10);
+}
+
+/* The header promises the line where the section opens: its '{'. */
+Test(config, service_line_with_brace_on_next_line)
+{
+        dropin("a.conf", "# x\n"           /* 1 */
+                         "service first\n" /* 2 */
+                         "{\n"             /* 3 */
+                         "    listen = { \"127.0.0.1:1\" }\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        load_ok();
+        cr_assert_eq(service(0)->line, 3);
+}
+
+Test(config, ignored_names)
+{
+        dropin("real.conf", GOOD("real"));
+        dropin("x.conf.disabled", GOOD("disabled"));
+        dropin(".hidden.conf", GOOD("hidden"));
+        dropin("README", GOOD("readme"));
+        dropin("x.conf~", GOOD("backup"));
+        dropin("x.conf.bak", GOOD("bak"));
+        dropin(".conf", GOOD("dotconf"));
+        char *d = tu_mkdir(services, "d.conf");
+        free(tu_write(d, "inner.conf", 0644, GOOD("inner")));
+        free(d);
+        load_ok();
+        cr_assert_eq(C->n_services, 1, "%zu services loaded, expected only 'real'", C->n_services);
+        cr_assert_str_eq(service(0)->name, "real");
+}
+
+Test(config, symlink_to_regular_file_is_read)
+{
+        char *target = tu_write(dir, "elsewhere", 0644, GOOD("linked"));
+        char *link = tu_path(services, "l.conf");
+
+        cr_assert_eq(symlink(target, link), 0);
+        load_ok();
+        cr_assert_eq(C->n_services, 1);
+        cr_assert_str_eq(service(0)->name, "linked");
+        free(target);
+        free(link);
+}
+
+Test(config, services_dir_relative_to_main_file)
+{
+        char *conf = tu_mkdir(dir, "etc");
+        char *other = tu_mkdir(conf, "more.d");
+        char *main2 = tu_write(conf, "main.conf", 0644, "services-dir = \"more.d\"\n");
+
+        free(tu_write(other, "m.conf", 0644, GOOD("more")));
+        dropin("a.conf", GOOD("not-this-one"));
+        /* From another working directory, so a path relative to cwd would miss. */
+        cr_assert_eq(chdir("/"), 0);
+        cr_assert_eq(load_with(main2, NULL), 0, "errors:\n%s", E);
+        cr_assert_str_eq(C->services_dir, other);
+        cr_assert_eq(C->n_services, 1);
+        cr_assert_str_eq(service(0)->name, "more");
+        free(conf);
+        free(other);
+        free(main2);
+}
+
+Test(config, services_dir_argument_overrides)
+{
+        char *other = tu_mkdir(dir, "override.d");
+
+        write_main("services-dir = \"services.d\"\n");
+        free(tu_write(other, "o.conf", 0644, GOOD("override")));
+        dropin("a.conf", GOOD("not-this-one"));
+        cr_assert_eq(load_with(main_file, other), 0, "errors:\n%s", E);
+        cr_assert_str_eq(C->services_dir, other);
+        cr_assert_eq(C->n_services, 1);
+        cr_assert_str_eq(service(0)->name, "override");
+        char *file = tu_path(other, "o.conf");
+        cr_assert_str_eq(service(0)->file, file);
+        free(file);
+        free(other);
+}
+
+Test(config, port_name_in_listen)
+{
+        if (access("/etc/services", R_OK) < 0)
+                cr_skip_test("/etc/services is missing (install netbase)");
+        dropin("a.conf", "service web {\n listen = { \"127.0.0.1:http\", \"[::1]:1205\", \"*:1206\" }\n"
+                         " exec = { \"" EXEC "\" }\n}\n");
+        load_ok();
+        const struct service *s = service(0);
+        cr_assert_eq(s->n_listen, 3);
+        cr_assert_eq(ntohs(((struct sockaddr_in *)&s->listen[0].sa)->sin_port), 80);
+        cr_assert_eq(s->listen[1].sa.ss_family, AF_INET6);
+        cr_assert(s->listen[2].dual_stack);
+        cr_assert_str_eq(s->listen_text[0], "127.0.0.1:http");
+}
+
+Test(config, env_var_expansion)
+{
+        setenv("SUPERD_UNIT_VAR", "hello", 1);
+        setenv("SUPERD_UNIT_STDERR", "null", 1);
+        dropin("a.conf", "service a {\n"
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    exec = { \"" EXEC "\", \"${SUPERD_UNIT_VAR}\", '${SUPERD_UNIT_VAR}' }\n"
+                         "    env = { \"DQ=${SUPERD_UNIT_VAR}\", 'SQ=${SUPERD_UNIT_VAR}' }\n"
+                         "    stderr = ${SUPERD_UNIT_STDERR}\n"
+                         "}\n");
+        load_ok();
+        const struct service *s = service(0);
+        cr_assert_str_eq(s->argv[1], "hello", "double quotes expand ${VAR}");
+        cr_assert_str_eq(s->argv[2], "${SUPERD_UNIT_VAR}", "single quotes are literal");
+        cr_assert(strv_has(s->env, "DQ=hello"));
+        cr_assert(strv_has(s->env, "SQ=${SUPERD_UNIT_VAR}"));
+        cr_assert_eq(s->stderr_mode, STDERR_NULL, "unquoted values expand ${VAR}");
+}
+
+Test(config, helpers_dir_variable)
+{
+        char *helpers = tu_mkdir(dir, "helpers");
+        char *x = tu_write(helpers, "x", 0755, "#!/bin/sh\nexit 0\n");
+
+        write_main("helpers-dir = \"helpers\"\n");
+        dropin("a.conf", "service h {\n"
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    exec = { \"${SUPERD_HELPERS}/x\", \"--flag\" }\n"
+                         "}\n");
+        load_ok();
+        cr_assert_str_eq(C->helpers_dir, helpers, "helpers-dir is relative to the main file");
+        cr_assert_str_eq(service(0)->argv[0], x);
+        cr_assert_str_eq(service(0)->argv[1], "--flag");
+        free(helpers);
+        free(x);
+}
+
+Test(config, helpers_dir_absolute)
+{
+        char *helpers = tu_mkdir(dir, "abs-helpers");
+        char *x = tu_write(helpers, "x", 0755, "#!/bin/sh\nexit 0\n");
+        char *text;
+
+        cr_assert(asprintf(&text, "helpers-dir = \"%s\"\n", helpers) >= 0);
+        write_main(text);
+        dropin("a.conf", "service h {\n listen = { \"127.0.0.1:1205\" }\n exec = { \"${SUPERD_HELPERS}/x\" }\n}\n");
+        load_ok();
+        cr_assert_str_eq(service(0)->argv[0], x);
+        free(text);
+        free(helpers);
+        free(x);
+}
+
+Test(config, print_shows_services)
+{
+        dropin("a.conf",
+               GOOD("alpha") "service beta {\n listen = { \"[::1]:2000\", \"*:2001\" }\n exec = { \"" EXEC "\" }\n}\n");
+        load_ok();
+
+        char *out = NULL;
+        size_t size;
+        FILE *f = open_memstream(&out, &size);
+        cr_assert_not_null(f);
+        config_print(C, f);
+        cr_assert_eq(fclose(f), 0);
+        cr_assert(strstr(out, "service alpha"), "no 'service alpha' in:\n%s", out);
+        cr_assert(strstr(out, "service beta"), "no 'service beta' in:\n%s", out);
+        cr_assert(strstr(out, "\"127.0.0.1:1205\""), "no alpha address in:\n%s", out);
+        cr_assert(strstr(out, "\"[::1]:2000\""), "no beta address in:\n%s", out);
+        cr_assert(strstr(out, "\"*:2001\""), "no beta address in:\n%s", out);
+        cr_assert(strstr(out, EXEC), "no exec in:\n%s", out);
+        cr_assert_lt(strstr(out, "service alpha"), strstr(out, "service beta"), "not in drop-in order:\n%s", out);
+        free(out);
+}
+
+/* ---- errors: each one as FILE:LINE: message, the load refused ---- */
+
+Test(config, error_unknown_key)
+{
+        dropin("t.conf", PRE "    bogus-key = 1\n" POST);
+        expect_only_error("t.conf", 8, "bogus-key");
+}
+
+Test(config, error_bad_port_name)
+{
+        dropin("t.conf", PRE "    listen = { \"127.0.0.1:abc\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        expect_only_error("t.conf", 8, "127.0.0.1:abc");
+}
+
+Test(config, error_port_out_of_range)
+{
+        dropin("t.conf", PRE "    listen = { \"127.0.0.1:70000\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        expect_only_error("t.conf", 8, "127.0.0.1:70000");
+}
+
+Test(config, error_unparsable_address)
+{
+        dropin("t.conf", PRE "    listen = { \"1.2.3:80\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        expect_only_error("t.conf", 8, "1.2.3:80");
+}
+
+/* A key given twice in one section: the second value must be checked too. */
+Test(config, error_key_repeated_in_section)
+{
+        dropin("t.conf", "service svc {\n"               /* 1 */
+                         "    env = { \"A=1\" }\n"       /* 2 */
+                         "    env = { \"PATH=/tmp\" }\n" /* 3 */
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "env PATH=/tmp accepted when env is given twice; errors:\n%s", E);
+        cr_assert(reported("t.conf", 3, "PATH"), "expected t.conf:3 in:\n%s", E);
+}
+
+/*
+ * The same with a scalar and a list whose second value is bad: the load
+ * must fail with the error, never succeed without the service.
+ */
+Test(config, error_scalar_repeated_in_section)
+{
+        dropin("t.conf", "service svc {\n"                       /* 1 */
+                         "    listen = { \"127.0.0.1:1205\" }\n" /* 2 */
+                         "    exec = { \"" EXEC "\" }\n"         /* 3 */
+                         "    user = \"root\"\n"                 /* 4 */
+                         "    user = \"no-such-user-xyz\"\n"     /* 5 */
+                         "}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d (%zu services); errors:\n%s", r, r ? 0 : C->n_services, E);
+        cr_assert(reported("t.conf", 5, "no-such-user-xyz"), "expected t.conf:5 in:\n%s", E);
+}
+
+Test(config, error_listen_repeated_in_section)
+{
+        dropin("t.conf", "service svc {\n"                       /* 1 */
+                         "    listen = { \"127.0.0.1:1205\" }\n" /* 2 */
+                         "    listen = { \"127.0.0.1:0\" }\n"    /* 3 */
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d (%zu services); errors:\n%s", r, r ? 0 : C->n_services, E);
+        cr_assert(reported("t.conf", 3, "127.0.0.1:0"), "expected t.conf:3 in:\n%s", E);
+}
+
+/* A bad address that is not the last of its list must be reported too, at its line. */
+Test(config, error_bad_address_first_in_list)
+{
+        dropin("t.conf", PRE "    listen = { \"127.0.0.1:0\", \"127.0.0.1:1205\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        expect_only_error("t.conf", 8, "127.0.0.1:0");
+}
+
+Test(config, error_bad_address_in_multiline_list)
+{
+        dropin("t.conf", PRE "    listen = {\n"           /* 8 */
+                             "        \"127.0.0.1:1\",\n" /* 9 */
+                             "        \"localhost:2\",\n" /* 10 */
+                             "        \"127.0.0.1:3\"\n"  /* 11 */
+                             "    }\n"
+                             "    exec = { \"" EXEC "\" }\n}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(tu_has_line(E, in_services("t.conf"), "localhost:2"), "bad address not reported:\n%s", E);
+        cr_assert(reported("t.conf", 10, "localhost:2"), "expected t.conf:10 in:\n%s", E);
+}
+
+Test(config, error_duplicate_listen)
+{
+        dropin("t.conf",
+               PRE "    listen = { \"127.0.0.1:1205\", \"127.0.0.1:1205\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(tu_has_line(E, in_services("t.conf"), "twice"), "not reported:\n%s", E);
+}
+
+Test(config, error_missing_exec)
+{
+        dropin("t.conf", PRE "    listen = { \"127.0.0.1:1205\" }\n}\n");
+        expect_only_error("t.conf", 6, "exec");
+}
+
+Test(config, error_missing_listen)
+{
+        dropin("t.conf", PRE "    exec = { \"" EXEC "\" }\n}\n");
+        expect_only_error("t.conf", 6, "listen");
+}
+
+Test(config, error_empty_service)
+{
+        /* With no key inside, libconfuse leaves only the closing brace's line to report. */
+        dropin("t.conf", "# empty\n\nservice svc {\n}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported("t.conf", 4, "svc"), "expected t.conf:4 in:\n%s", E);
+}
+
+Test(config, error_relative_exec)
+{
+        dropin("t.conf", PRE "    exec = { \"bin/true\" }\n    listen = { \"127.0.0.1:1205\" }\n}\n");
+        expect_only_error("t.conf", 8, "bin/true");
+}
+
+Test(config, error_exec_missing_file)
+{
+        char *text, *missing = tu_path(dir, "no-such-handler");
+
+        cr_assert(asprintf(&text, PRE "    exec = { \"%s\" }\n    listen = { \"127.0.0.1:1205\" }\n}\n", missing) >= 0);
+        dropin("t.conf", text);
+        expect_only_error("t.conf", 8, missing);
+        free(text);
+        free(missing);
+}
+
+Test(config, error_exec_not_executable)
+{
+        char *plain = tu_write(dir, "not-executable", 0644, "#!/bin/sh\n");
+        char *text;
+
+        cr_assert(asprintf(&text, PRE "    exec = { \"%s\" }\n    listen = { \"127.0.0.1:1205\" }\n}\n", plain) >= 0);
+        dropin("t.conf", text);
+        expect_only_error("t.conf", 8, plain);
+        free(text);
+        free(plain);
+}
+
+Test(config, error_unknown_user)
+{
+        dropin("t.conf", PRE "    user = \"no-such-user-xyz\"\n" POST);
+        expect_only_error("t.conf", 8, "no-such-user-xyz");
+}
+
+Test(config, error_unknown_group)
+{
+        dropin("t.conf", PRE "    group = \"no-such-group-xyz\"\n" POST);
+        expect_only_error("t.conf", 8, "no-such-group-xyz");
+}
+
+Test(config, error_stderr_bogus)
+{
+        dropin("t.conf", PRE "    stderr = \"bogus\"\n" POST);
+        expect_only_error("t.conf", 8, "bogus");
+}
+
+Test(config, error_socket_type_bogus)
+{
+        dropin("t.conf", PRE "    socket-type = \"bogus\"\n" POST);
+        expect_only_error("t.conf", 8, "bogus");
+}
+
+Test(config, error_env_without_equals)
+{
+        dropin("t.conf", PRE_EXEC "    env = { \"JUSTANAME\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "JUSTANAME");
+}
+
+Test(config, error_env_bad_name)
+{
+        dropin("t.conf", PRE_EXEC "    env = { \"1BAD=x\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "1BAD");
+}
+
+Test(config, error_env_overrides_connection_variable)
+{
+        dropin("t.conf", PRE_EXEC "    env = { \"TCPREMOTEIP=x\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "TCPREMOTEIP");
+}
+
+Test(config, error_env_overrides_path)
+{
+        dropin("t.conf", PRE_EXEC "    env = { \"PATH=/tmp\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "PATH");
+}
+
+Test(config, error_env_overrides_service_name)
+{
+        dropin("t.conf", PRE_EXEC "    env = { \"SUPERD_SERVICE=other\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "SUPERD_SERVICE");
+}
+
+/* The bad entry is not the last one of the list. */
+Test(config, error_env_bad_entry_first_in_list)
+{
+        dropin("t.conf", PRE_EXEC "    env = { \"REMOTE_ADDR=x\", \"OK=1\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "REMOTE_ADDR");
+}
+
+Test(config, error_pass_env_bad_name)
+{
+        dropin("t.conf", PRE "    pass-env = { \"NOT-A-NAME\" }\n" POST);
+        expect_only_error("t.conf", 8, "NOT-A-NAME");
+}
+
+Test(config, error_pass_env_connection_variable)
+{
+        dropin("t.conf", PRE_EXEC "    pass-env = { \"TCPREMOTEPORT\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "TCPREMOTEPORT");
+}
+
+Test(config, error_max_instances_negative)
+{
+        dropin("t.conf", PRE "    max-instances = -1\n" POST);
+        expect_only_error("t.conf", 8, "max-instances");
+}
+
+Test(config, error_max_instances_not_a_number)
+{
+        dropin("t.conf", PRE "    max-instances = many\n" POST);
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported("t.conf", 8, NULL), "expected t.conf:8 in:\n%s", E);
+}
+
+Test(config, error_syntax)
+{
+        dropin("t.conf", PRE "    listen = = { \"127.0.0.1:1205\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported("t.conf", 8, NULL), "expected t.conf:8 in:\n%s", E);
+}
+
+Test(config, error_unterminated_section)
+{
+        /* libconfuse 3.3 accepts end of file inside a section. */
+        dropin("t.conf", GOOD("a") "service b {\n    listen = { \"127.0.0.1:9\" }\n    exec = { \"" EXEC "\" }\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(tu_has_line(E, in_services("t.conf"), NULL), "not reported:\n%s", E);
+}
+
+Test(config, error_bad_service_name)
+{
+        dropin("t.conf", "\n\nservice \"bad name/\" {\n  listen = { \"127.0.0.1:1\" }\n  exec = { \"" EXEC "\" }\n}\n");
+        expect_only_error("t.conf", 3, "bad name/");
+}
+
+/* '#' and '//' inside quoted strings are text, in either quote style. */
+Test(config, comment_markers_inside_quotes)
+{
+        dropin("a.conf", "service a {\n"
+                         "    env = { \"A=#1\", 'B=#2', \"C=//3\", \"D=/*4*/\", \"E=\\\"#5\" }\n"
+                         "    listen = { \"127.0.0.1:1205\" } # end\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        load_ok();
+        const struct service *s = service(0);
+        cr_assert(strv_has(s->env, "A=#1"));
+        cr_assert(strv_has(s->env, "B=#2"));
+        cr_assert(strv_has(s->env, "C=//3"));
+        cr_assert(strv_has(s->env, "D=/*4*/"));
+        cr_assert(strv_has(s->env, "E=\"#5"));
+}
+
+/* libconfuse reads "//" inside an unquoted word as text (a URL, a path), not as a comment. */
+Test(config, double_slash_inside_unquoted_word)
+{
+        dropin("a.conf", "service a {\n"
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    exec = { " EXEC ", http://example.com/x, a//b }\n"
+                         "}\n");
+        load_ok();
+        const struct service *s = service(0);
+        cr_assert_str_eq(s->argv[0], EXEC);
+        cr_assert_str_eq(s->argv[1], "http://example.com/x");
+        cr_assert_str_eq(s->argv[2], "a//b");
+        cr_assert_null(s->argv[3]);
+}
+
+Test(config, empty_and_comment_only_dropins)
+{
+        dropin("a.conf", "");
+        dropin("b.conf", "# nothing here\n/* at all */\n");
+        dropin("c.conf", GOOD("c"));
+        load_ok();
+        cr_assert_eq(C->n_services, 1);
+}
+
+/* Lines stay right after many comments of each kind, far down a file. */
+Test(config, error_line_after_many_comments)
+{
+        char *text = NULL;
+        size_t size;
+        FILE *f = open_memstream(&text, &size);
+        int line = 0;
+
+        cr_assert_not_null(f);
+        for (int i = 0; i < 10; i++) {
+                fprintf(f, "# hash %d\n// slash %d\n/* block %d */\n/*\n * multi\n */\n\n", i, i, i);
+                line += 7;
+        }
+        fprintf(f, "service svc { # opened\n");
+        line++;
+        fprintf(f, "    env = { \"X=1\" } /* inline block */ // and line\n");
+        line++;
+        fprintf(f, "    listen = { \"127.0.0.1:1205\" } # comment\n");
+        line++;
+        fprintf(f, "    user = \"no-such-user-xyz\"\n");
+        line++;
+        fprintf(f, "    exec = { \"" EXEC "\" }\n}\n");
+        cr_assert_eq(fclose(f), 0);
+        dropin("t.conf", text);
+        free(text);
+        expect_only_error("t.conf", line, "no-such-user-xyz");
+}
+
+Test(config, several_errors_in_one_file)
+{
+        dropin("t.conf", "# several\n"                                    /* 1 */
+                         "service a {\n"                                  /* 2 */
+                         "    listen = { \"127.0.0.1:0\" }  # bad port\n" /* 3 */
+                         "    exec = { \"relative\" }\n"                  /* 4 */
+                         "    stderr = \"bogus\"\n"                       /* 5 */
+                         "}\n"                                            /* 6 */
+                         "// next\n"                                      /* 7 */
+                         "service b {\n"                                  /* 8 */
+                         "    listen = { \"127.0.0.1:1205\" }\n"          /* 9 */
+                         "    exec = { \"" EXEC "\" }\n"                  /* 10 */
+                         "    user = \"no-such-user-xyz\"\n"              /* 11 */
+                         "}\n" GOOD("c"));
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported("t.conf", 3, "127.0.0.1:0"), "port error missing from:\n%s", E);
+        cr_assert(reported("t.conf", 4, "relative"), "exec error missing from:\n%s", E);
+        cr_assert(reported("t.conf", 5, "bogus"), "stderr error missing from:\n%s", E);
+        cr_assert(reported("t.conf", 11, "no-such-user-xyz"), "user error missing from:\n%s", E);
+        cr_assert_eq(tu_count_lines(E), 4, "expected 4 errors, got:\n%s", E);
+}
+
+Test(config, errors_in_two_files)
+{
+        dropin("a.conf", "service a {\n    listen = { \"127.0.0.1:99999\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        dropin("b.conf", GOOD("ok"));
+        dropin("c.conf", "\n\nservice c {\n    listen = { \"127.0.0.1:1\" }\n    exec = { \"" EXEC "\" }\n"
+                         "    stderr = \"wrong\"\n}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported("a.conf", 2, "99999"), "a.conf error missing from:\n%s", E);
+        cr_assert(reported("c.conf", 6, "wrong"), "c.conf error missing from:\n%s", E);
+        cr_assert_eq(tu_count_lines(E), 2, "expected 2 errors, got:\n%s", E);
+}
+
+/* One bad drop-in refuses the whole load, even when every other file is good. */
+Test(config, bad_dropin_refuses_load)
+{
+        dropin("a.conf", GOOD("a"));
+        dropin("b.conf", "service b {\n    listen = { \"127.0.0.1:0\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        dropin("c.conf", GOOD("c"));
+        cr_assert_eq(load(), -EINVAL);
+        cr_assert_null(C);
+}
+
+Test(config, duplicate_service_across_files)
+{
+        dropin("a.conf",
+               "# first\n\nservice dup {\n    listen = { \"127.0.0.1:1\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        dropin("b.conf", GOOD("other") "// second\nservice dup {\n    listen = { \"127.0.0.1:2\" }\n"
+                                       "    exec = { \"" EXEC "\" }\n}\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        /* Reported at the second definition, naming the first: b.conf:6 ... a.conf:3. */
+        char *first;
+        cr_assert(asprintf(&first, "%s:3", in_services("a.conf")) >= 0);
+        cr_assert(reported("b.conf", 6, first), "expected b.conf:6 naming %s in:\n%s", first, E);
+        cr_assert(reported("b.conf", 6, "dup"), "message does not name the service:\n%s", E);
+        cr_assert_eq(tu_count_lines(E), 1, "expected one error, got:\n%s", E);
+        free(first);
+}
+
+Test(config, duplicate_service_in_one_file)
+{
+        dropin("a.conf", GOOD("dup") "\n" GOOD("dup"));
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        char *first;
+        cr_assert(asprintf(&first, "%s:1", in_services("a.conf")) >= 0);
+        cr_assert(reported("a.conf", 6, first), "expected a.conf:6 naming %s in:\n%s", first, E);
+        free(first);
+}
+
+Test(config, error_in_defaults_names_main_file)
+{
+        write_main("# main\n"                          /* 1 */
+                   "/* block */\n"                     /* 2 */
+                   "defaults {\n"                      /* 3 */
+                   "    user = \"no-such-user-xyz\"\n" /* 4 */
+                   "}\n");
+        dropin("a.conf", GOOD("a"));
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported(NULL, 4, "no-such-user-xyz"), "expected superd.conf:4 in:\n%s", E);
+}
+
+Test(config, error_bad_log_level)
+{
+        write_main("# main\n\nlog-level = chatty\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported(NULL, 3, "chatty"), "expected superd.conf:3 in:\n%s", E);
+}
+
+Test(config, error_bad_max_children)
+{
+        write_main("# main\n\nmax-children = -1\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported(NULL, 3, "max-children"), "expected superd.conf:3 in:\n%s", E);
+}
+
+Test(config, error_unknown_key_in_main_file)
+{
+        write_main("# main\n// more\nno-such-key = 1\n");
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported(NULL, 3, "no-such-key"), "expected superd.conf:3 in:\n%s", E);
+}
+
+Test(config, error_missing_main_file)
+{
+        char *missing = tu_path(dir, "missing.conf");
+
+        cr_assert_lt(load_with(missing, NULL), 0);
+        cr_assert(tu_has_line(E, missing, NULL), "the missing file is not named:\n%s", E);
+        free(missing);
+}
+
+Test(config, error_missing_services_dir)
+{
+        char *missing = tu_path(dir, "no-such.d");
+
+        cr_assert_eq(load_with(main_file, missing), -ENOENT);
+        cr_assert(tu_has_line(E, missing, NULL), "the missing folder is not named:\n%s", E);
+        free(missing);
+}
+
+/* A failed load leaves no state behind: the next one, fixed, succeeds. */
+Test(config, reload_after_error)
+{
+        dropin("a.conf", "service a {\n    listen = { \"127.0.0.1:0\" }\n    exec = { \"" EXEC "\" }\n}\n");
+        cr_assert_eq(load(), -EINVAL);
+        dropin("a.conf", GOOD("a"));
+        load_ok();
+        cr_assert_eq(C->n_services, 1);
+        cr_assert_eq(service(0)->line, 1);
+}

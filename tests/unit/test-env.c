@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of env.c: the exact environment a handler gets (DESIGN §5). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <criterion/criterion.h>
+
+#include "env.h"
+#include "strv.h"
+
+static size_t count(char **v)
+{
+        size_t n = 0;
+
+        while (v[n])
+                n++;
+        return n;
+}
+
+/* Index of the entry "name=..." in envp, or -1; fails if the name occurs twice. */
+static long find(char **envp, const char *name)
+{
+        size_t len = strlen(name);
+        long at = -1;
+
+        for (size_t i = 0; envp[i]; i++)
+                if (strncmp(envp[i], name, len) == 0 && envp[i][len] == '=') {
+                        cr_assert_eq(at, -1, "%s appears twice in envp", name);
+                        at = (long)i;
+                }
+        return at;
+}
+
+static void expect_var(char **envp, const char *entry)
+{
+        const char *eq = strchr(entry, '=');
+        char name[64];
+        long i;
+
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - entry), entry);
+        i = find(envp, name);
+        cr_assert_geq(i, 0, "%s missing from envp", name);
+        cr_assert_str_eq(envp[i], entry);
+}
+
+static struct sockaddr_in v4(const char *ip, unsigned port)
+{
+        struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons((in_port_t)port)};
+
+        cr_assert_eq(inet_pton(AF_INET, ip, &s.sin_addr), 1);
+        return s;
+}
+
+static struct sockaddr_in6 v6(const char *ip, unsigned port)
+{
+        struct sockaddr_in6 s = {.sin6_family = AF_INET6, .sin6_port = htons((in_port_t)port)};
+
+        cr_assert_eq(inet_pton(AF_INET6, ip, &s.sin6_addr), 1);
+        return s;
+}
+
+Test(handler_env_init, minimal_service)
+{
+        struct service s = {.name = "echo"};
+        char *environ_[] = {"HOME=/root", "PATH=/sbin:/bin", "NOTIFY_SOCKET=/run/x", NULL};
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, environ_), 0);
+        cr_assert_eq(e.n_fixed, 2);
+        cr_assert_str_eq(e.envp[0], "PATH=" HANDLER_PATH);
+        cr_assert_str_eq(e.envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
+        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=echo");
+        cr_assert_null(e.envp[2]);
+        handler_env_done(&e);
+        cr_assert_null(e.envp);
+        cr_assert_eq(e.n_fixed, 0);
+}
+
+Test(handler_env_init, env_and_pass_env_nothing_else)
+{
+        char *env[] = {"GREETING=hello world", "EMPTY=", "WITH_EQ=a=b", NULL};
+        char *pass[] = {"LANG", "MISSING", "TZ", NULL};
+        char *environ_[] = {
+            "HOME=/root",      "LANG=C.UTF-8",         "LANGUAGE=en", "TZ=UTC",     "LISTEN_FDS=3",
+            "WATCHDOG_USEC=1", "NOTIFY_SOCKET=/run/n", "PATH=/sbin",  "MISSINGX=1", NULL,
+        };
+        struct service s = {.name = "svc", .env = env, .pass_env = pass};
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, environ_), 0);
+        cr_assert_str_eq(e.envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
+        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=svc");
+        expect_var(e.envp, "GREETING=hello world");
+        expect_var(e.envp, "EMPTY=");
+        expect_var(e.envp, "WITH_EQ=a=b");
+        expect_var(e.envp, "LANG=C.UTF-8");
+        expect_var(e.envp, "TZ=UTC");
+        /* A pass-env name absent from the environment is omitted, and prefixes do not match. */
+        cr_assert_eq(find(e.envp, "MISSING"), -1);
+        cr_assert_eq(find(e.envp, "MISSINGX"), -1);
+        cr_assert_eq(find(e.envp, "LANGUAGE"), -1);
+        cr_assert_eq(find(e.envp, "HOME"), -1);
+        cr_assert_eq(find(e.envp, "LISTEN_FDS"), -1);
+        cr_assert_eq(find(e.envp, "NOTIFY_SOCKET"), -1);
+        cr_assert_eq(count(e.envp), 7, "envp has %zu entries, expected exactly 7", count(e.envp));
+        cr_assert_eq(e.n_fixed, 7);
+        handler_env_done(&e);
+}
+
+Test(handler_env_init, env_order_kept)
+{
+        char *env[] = {"B=2", "A=1", "C=3", NULL};
+        struct service s = {.name = "x", .env = env};
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_str_eq(e.envp[2], "B=2");
+        cr_assert_str_eq(e.envp[3], "A=1");
+        cr_assert_str_eq(e.envp[4], "C=3");
+        cr_assert_null(e.envp[5]);
+        handler_env_done(&e);
+}
+
+Test(handler_env_init, later_env_entry_wins)
+{
+        char *env[] = {"A=first", "B=b", "A=second", "AB=ab", NULL};
+        struct service s = {.name = "x", .env = env};
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        expect_var(e.envp, "A=second");
+        expect_var(e.envp, "B=b");
+        expect_var(e.envp, "AB=ab");
+        cr_assert_eq(count(e.envp), 5);
+        handler_env_done(&e);
+}
+
+Test(handler_env_init, pass_env_with_empty_environment)
+{
+        char *pass[] = {"HOME", NULL};
+        char *empty[] = {NULL};
+        struct service s = {.name = "x", .pass_env = pass};
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, empty), 0);
+        cr_assert_eq(count(e.envp), 2);
+        handler_env_done(&e);
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(count(e.envp), 2);
+        handler_env_done(&e);
+}
+
+Test(handler_env_init, reusable_after_done)
+{
+        char *env[] = {"A=1", NULL};
+        struct service s1 = {.name = "one", .env = env}, s2 = {.name = "two"};
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s1, NULL), 0);
+        handler_env_done(&e);
+        cr_assert_eq(handler_env_init(&e, &s2, NULL), 0);
+        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=two");
+        cr_assert_eq(count(e.envp), 2);
+        handler_env_done(&e);
+}
+
+static const char *const conn_names[] = {
+    "PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT", "REMOTE_ADDR", "REMOTE_PORT",
+};
+
+Test(handler_env_connect, ipv4)
+{
+        char *env[] = {"K=V", NULL};
+        struct service s = {.name = "svc", .env = env};
+        struct sockaddr_in remote = v4("192.0.2.10", 40000), local = v4("127.0.0.1", 1205);
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        cr_assert_str_eq(e.envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
+        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=svc");
+        cr_assert_str_eq(e.envp[2], "K=V");
+        expect_var(e.envp, "PROTO=TCP");
+        expect_var(e.envp, "TCPREMOTEIP=192.0.2.10");
+        expect_var(e.envp, "TCPREMOTEPORT=40000");
+        expect_var(e.envp, "TCPLOCALIP=127.0.0.1");
+        expect_var(e.envp, "TCPLOCALPORT=1205");
+        expect_var(e.envp, "REMOTE_ADDR=192.0.2.10");
+        expect_var(e.envp, "REMOTE_PORT=40000");
+        /* Exactly the fixed part, the seven connection variables, then NULL. */
+        cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX);
+        cr_assert_eq(HANDLER_ENV_CONN_MAX, sizeof(conn_names) / sizeof(conn_names[0]));
+        cr_assert_null(e.envp[e.n_fixed + HANDLER_ENV_CONN_MAX]);
+        /* The connection variables point into the caller's buffer. */
+        for (size_t i = e.n_fixed; e.envp[i]; i++)
+                cr_assert(e.envp[i] >= buf && e.envp[i] < buf + sizeof(buf), "envp[%zu] not in buf", i);
+        handler_env_done(&e);
+}
+
+Test(handler_env_connect, ipv6_without_brackets)
+{
+        struct service s = {.name = "svc"};
+        struct sockaddr_in6 remote = v6("2001:db8::dead:beef", 65535), local = v6("::1", 1);
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        expect_var(e.envp, "PROTO=TCP");
+        expect_var(e.envp, "TCPREMOTEIP=2001:db8::dead:beef");
+        expect_var(e.envp, "TCPREMOTEPORT=65535");
+        expect_var(e.envp, "TCPLOCALIP=::1");
+        expect_var(e.envp, "TCPLOCALPORT=1");
+        expect_var(e.envp, "REMOTE_ADDR=2001:db8::dead:beef");
+        expect_var(e.envp, "REMOTE_PORT=65535");
+        cr_assert_eq(count(e.envp), 2 + HANDLER_ENV_CONN_MAX);
+        handler_env_done(&e);
+}
+
+Test(handler_env_connect, longest_ipv6_fits)
+{
+        const char *ip = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe";
+        struct service s = {.name = "svc"};
+        struct sockaddr_in6 remote = v6(ip, 65535), local = v6(ip, 65534);
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        expect_var(e.envp, "TCPREMOTEIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(e.envp, "TCPLOCALIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(e.envp, "REMOTE_ADDR=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(e.envp, "REMOTE_PORT=65535");
+        expect_var(e.envp, "TCPLOCALPORT=65534");
+        handler_env_done(&e);
+}
+
+Test(handler_env_connect, ipv4_mapped_shown_as_ipv4)
+{
+        struct service s = {.name = "svc"};
+        struct sockaddr_in6 remote = v6("::ffff:198.51.100.7", 5555), local = v6("::ffff:127.0.0.1", 80);
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        expect_var(e.envp, "TCPREMOTEIP=198.51.100.7");
+        expect_var(e.envp, "REMOTE_ADDR=198.51.100.7");
+        expect_var(e.envp, "TCPLOCALIP=127.0.0.1");
+        expect_var(e.envp, "TCPREMOTEPORT=5555");
+        expect_var(e.envp, "TCPLOCALPORT=80");
+        handler_env_done(&e);
+}
+
+Test(handler_env_connect, twice_replaces_values)
+{
+        char *env[] = {"A=1", NULL};
+        struct service s = {.name = "svc", .env = env};
+        struct sockaddr_in r1 = v4("10.0.0.1", 1111), l1 = v4("10.0.0.2", 2222);
+        struct sockaddr_in6 r2 = v6("2001:db8::2", 3333), l2 = v6("2001:db8::3", 4444);
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&r1, (struct sockaddr *)&l1), 0);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&r2, (struct sockaddr *)&l2), 0);
+        cr_assert_eq(count(e.envp), 3 + HANDLER_ENV_CONN_MAX, "envp grew to %zu entries", count(e.envp));
+        for (size_t i = 0; i < HANDLER_ENV_CONN_MAX; i++)
+                cr_assert_geq(find(e.envp, conn_names[i]), 0, "%s missing", conn_names[i]);
+        expect_var(e.envp, "TCPREMOTEIP=2001:db8::2");
+        expect_var(e.envp, "TCPREMOTEPORT=3333");
+        expect_var(e.envp, "TCPLOCALIP=2001:db8::3");
+        expect_var(e.envp, "TCPLOCALPORT=4444");
+        expect_var(e.envp, "REMOTE_ADDR=2001:db8::2");
+        expect_var(e.envp, "REMOTE_PORT=3333");
+        expect_var(e.envp, "A=1");
+
+        /* And back to IPv4 with a fresh buffer: the fixed part is untouched. */
+        char buf2[HANDLER_ENV_CONN_SIZE];
+        cr_assert_eq(handler_env_connect(&e, buf2, (struct sockaddr *)&r1, (struct sockaddr *)&l1), 0);
+        cr_assert_eq(count(e.envp), 3 + HANDLER_ENV_CONN_MAX);
+        expect_var(e.envp, "TCPREMOTEIP=10.0.0.1");
+        expect_var(e.envp, "TCPLOCALPORT=2222");
+        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=svc");
+        handler_env_done(&e);
+}
+
+Test(handler_env_connect, other_family_refused)
+{
+        struct service s = {.name = "svc"};
+        struct sockaddr_un u = {.sun_family = AF_UNIX, .sun_path = "/x"};
+        struct sockaddr_in l = v4("127.0.0.1", 80);
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&u, (struct sockaddr *)&l), -EAFNOSUPPORT);
+        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&l, (struct sockaddr *)&u), -EAFNOSUPPORT);
+        handler_env_done(&e);
+}
+
+Test(handler_env_done, twice_is_harmless)
+{
+        struct service s = {.name = "svc"};
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        handler_env_done(&e);
+        handler_env_done(&e);
+        cr_assert_null(e.envp);
+}
