@@ -9,7 +9,8 @@
  *     EUID=<effective uid>
  *     GID=<real gid>
  *     EGID=<effective gid>
- *     GROUPS=<supplementary gids, ascending, space-separated; empty if none>
+ *     GROUPS=<supplementary gids, ascending, no duplicates, space-separated;
+ *             empty if none>
  *     PID=<pid>
  *     SID=<session id>
  *     PGID=<process group id>
@@ -70,7 +71,8 @@ struct fd_list {
         size_t n, cap;
 };
 
-static int fd_list_add(struct fd_list *l, int fd) {
+static int fd_list_add(struct fd_list *l, int fd)
+{
         if (l->n == l->cap) {
                 size_t cap = l->cap ? l->cap * 2 : 16;
                 int *fds = realloc(l->fds, cap * sizeof(*fds));
@@ -83,20 +85,23 @@ static int fd_list_add(struct fd_list *l, int fd) {
         return 0;
 }
 
-static int cmp_int(const void *a, const void *b) {
-        int x = *(const int *) a, y = *(const int *) b;
+static int cmp_int(const void *a, const void *b)
+{
+        int x = *(const int *)a, y = *(const int *)b;
         return (x > y) - (x < y);
 }
 
-static int cmp_gid(const void *a, const void *b) {
-        gid_t x = *(const gid_t *) a, y = *(const gid_t *) b;
+static int cmp_gid(const void *a, const void *b)
+{
+        gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
         return (x > y) - (x < y);
 }
 
 /* Collects the open fds into l, sorted. Lists /proc/self/fd, leaving out the
  * fd of the listing itself; without /proc, probes each fd with fcntl.
  * Returns 0 or -errno. */
-static int list_fds(struct fd_list *l) {
+static int list_fds(struct fd_list *l)
+{
         DIR *d = opendir("/proc/self/fd");
 
         if (d) {
@@ -113,7 +118,7 @@ static int list_fds(struct fd_list *l) {
                         fd = strtol(de->d_name, &e, 10);
                         if (errno || *e || fd < 0 || fd == self)
                                 continue;
-                        if (fd_list_add(l, (int) fd) < 0) {
+                        if (fd_list_add(l, (int)fd) < 0) {
                                 closedir(d);
                                 return -ENOMEM;
                         }
@@ -135,7 +140,8 @@ static int list_fds(struct fd_list *l) {
 
 /* Copies the SigBlk and SigIgn values of /proc/self/status into ret_blk and
  * ret_ign (MASK_MAX bytes each); a field not found stays empty. */
-static void read_signal_masks(char *ret_blk, char *ret_ign) {
+static void read_signal_masks(char *ret_blk, char *ret_ign)
+{
         FILE *f = fopen("/proc/self/status", "re");
         char line[256];
 
@@ -161,8 +167,9 @@ static void read_signal_masks(char *ret_blk, char *ret_ign) {
 
 /* Waits until fd is ready for events; used when the socket was handed over
  * with O_NONBLOCK set. Returns 0 or -errno. */
-static int wait_fd(int fd, short events) {
-        struct pollfd pfd = { .fd = fd, .events = events };
+static int wait_fd(int fd, short events)
+{
+        struct pollfd pfd = {.fd = fd, .events = events};
 
         for (;;) {
                 if (poll(&pfd, 1, -1) >= 0)
@@ -174,7 +181,8 @@ static int wait_fd(int fd, short events) {
 
 /* Writes all len bytes of buf, retrying short writes, EINTR and EAGAIN.
  * Returns 0 or -errno. */
-static int write_all(int fd, const char *buf, size_t len) {
+static int write_all(int fd, const char *buf, size_t len)
+{
         while (len > 0) {
                 ssize_t n = write(fd, buf, len);
                 if (n < 0) {
@@ -190,38 +198,39 @@ static int write_all(int fd, const char *buf, size_t len) {
                         continue;
                 }
                 buf += n;
-                len -= (size_t) n;
+                len -= (size_t)n;
         }
         return 0;
 }
 
 /* Formats the report into a memory stream. Returns 0 or -errno. */
-static int report(FILE *out, const struct fd_list *fds, const char *sigblk, const char *sigign) {
+static int report(FILE *out, const struct fd_list *fds, const char *sigblk, const char *sigign)
+{
         uid_t ruid, euid, suid;
         gid_t rgid, egid, sgid;
 
         if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
                 return -errno;
-        fprintf(out, "UID=%u\nEUID=%u\nGID=%u\nEGID=%u\n", (unsigned) ruid, (unsigned) euid,
-                (unsigned) rgid, (unsigned) egid);
+        fprintf(out, "UID=%u\nEUID=%u\nGID=%u\nEGID=%u\n", (unsigned)ruid, (unsigned)euid, (unsigned)rgid,
+                (unsigned)egid);
 
         fputs("GROUPS=", out);
         int ngroups = getgroups(0, NULL);
         if (ngroups > 0) {
-                gid_t *groups = calloc((size_t) ngroups, sizeof(*groups));
+                gid_t *groups = calloc((size_t)ngroups, sizeof(*groups));
                 if (!groups)
                         return -ENOMEM;
                 ngroups = getgroups(ngroups, groups);
                 if (ngroups > 0)
-                        qsort(groups, (size_t) ngroups, sizeof(*groups), cmp_gid);
+                        qsort(groups, (size_t)ngroups, sizeof(*groups), cmp_gid);
                 for (int i = 0; i < ngroups; i++)
-                        fprintf(out, "%s%u", i ? " " : "", (unsigned) groups[i]);
+                        if (i == 0 || groups[i] != groups[i - 1])
+                                fprintf(out, "%s%u", i ? " " : "", (unsigned)groups[i]);
                 free(groups);
         }
         fputc('\n', out);
 
-        fprintf(out, "PID=%ld\nSID=%ld\nPGID=%ld\n", (long) getpid(), (long) getsid(0),
-                (long) getpgrp());
+        fprintf(out, "PID=%ld\nSID=%ld\nPGID=%ld\n", (long)getpid(), (long)getsid(0), (long)getpgrp());
 
         fputs("FDS=", out);
         for (size_t i = 0; i < fds->n; i++)
@@ -241,12 +250,14 @@ static int report(FILE *out, const struct fd_list *fds, const char *sigblk, cons
 }
 
 /* True for the errors a client causes by going away: not worth a log line. */
-static bool peer_gone(int err) {
+static bool peer_gone(int err)
+{
         return err == EPIPE || err == ECONNRESET || err == ETIMEDOUT;
 }
 
-int main(void) {
-        struct fd_list fds = { 0 };
+int main(void)
+{
+        struct fd_list fds = {0};
         char sigblk[MASK_MAX], sigign[MASK_MAX];
         char *text = NULL;
         size_t len = 0;

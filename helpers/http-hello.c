@@ -38,10 +38,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HEAD_MAX 8192   /* bytes, request line and headers together */
-#define TIMEOUT_SEC 10  /* to receive the complete request head */
+#define HEAD_MAX    8192 /* bytes, request line and headers together */
+#define TIMEOUT_SEC 10   /* to receive the complete request head */
 
-#define BODY "Hello from superd\n"
+#define BODY     "Hello from superd\n"
 #define BODY_LEN "18"
 _Static_assert(sizeof(BODY) - 1 == 18, "BODY_LEN must match BODY");
 
@@ -70,23 +70,26 @@ static volatile sig_atomic_t replying;
 
 /* SIGALRM: the client did not finish its request head in time. Only
  * async-signal-safe calls here. */
-static void on_timeout(int sig) {
-        (void) sig;
+static void on_timeout(int sig)
+{
+        (void)sig;
         if (!replying) {
                 ssize_t n = write(STDOUT_FILENO, reply_timeout, sizeof(reply_timeout) - 1);
-                (void) n;
+                (void)n;
         }
         _exit(0);
 }
 
 /* True for the errors a client causes by going away: not worth a log line. */
-static bool peer_gone(int err) {
+static bool peer_gone(int err)
+{
         return err == EPIPE || err == ECONNRESET || err == ETIMEDOUT;
 }
 
 /* Logs an I/O error unless the client simply went away. Returns the exit
  * status to use. */
-static int io_error(const char *what, int err) {
+static int io_error(const char *what, int err)
+{
         if (peer_gone(err))
                 return 0;
         /* dprintf: unbuffered, no FILE state shared with anything else. */
@@ -96,8 +99,9 @@ static int io_error(const char *what, int err) {
 
 /* Waits until fd is ready for events; used when the socket was handed over
  * with O_NONBLOCK set. Returns 0 or -errno. */
-static int wait_fd(int fd, short events) {
-        struct pollfd pfd = { .fd = fd, .events = events };
+static int wait_fd(int fd, short events)
+{
+        struct pollfd pfd = {.fd = fd, .events = events};
 
         for (;;) {
                 if (poll(&pfd, 1, -1) >= 0)
@@ -109,7 +113,8 @@ static int wait_fd(int fd, short events) {
 
 /* Writes all len bytes of buf, retrying short writes, EINTR and EAGAIN.
  * Returns 0 or -errno. */
-static int write_all(int fd, const char *buf, size_t len) {
+static int write_all(int fd, const char *buf, size_t len)
+{
         while (len > 0) {
                 ssize_t n = write(fd, buf, len);
                 if (n < 0) {
@@ -125,7 +130,7 @@ static int write_all(int fd, const char *buf, size_t len) {
                         continue;
                 }
                 buf += n;
-                len -= (size_t) n;
+                len -= (size_t)n;
         }
         return 0;
 }
@@ -133,7 +138,8 @@ static int write_all(int fd, const char *buf, size_t len) {
 /* Reads whatever is available into buf (at most len bytes), retrying EINTR
  * and waiting out EAGAIN. Returns the byte count, 0 at end of input, or
  * -errno. */
-static ssize_t read_some(int fd, char *buf, size_t len) {
+static ssize_t read_some(int fd, char *buf, size_t len)
+{
         for (;;) {
                 ssize_t n = read(fd, buf, len);
                 if (n >= 0)
@@ -151,7 +157,8 @@ static ssize_t read_some(int fd, char *buf, size_t len) {
 /* Looks for the empty line ending the head in buf[from, len): a LF followed
  * by LF or by CR LF (so CRLF CRLF, LF LF and mixtures all match). Returns the
  * offset just past it, or 0 if it is not there yet. */
-static size_t find_head_end(const char *buf, size_t from, size_t len) {
+static size_t find_head_end(const char *buf, size_t from, size_t len)
+{
         for (size_t i = from; i + 1 < len; i++) {
                 if (buf[i] != '\n')
                         continue;
@@ -164,7 +171,8 @@ static size_t find_head_end(const char *buf, size_t from, size_t len) {
 }
 
 /* RFC 9110 token characters, as allowed in a method name. */
-static bool is_tchar(char c) {
+static bool is_tchar(char c)
+{
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
@@ -172,7 +180,8 @@ static bool is_tchar(char c) {
 /* Checks the request line at line (up to its LF, which must exist):
  * METHOD SP TARGET SP HTTP/1.0|HTTP/1.1 [CR] LF. Sets *ret_head for HEAD.
  * Returns true if it is well formed. */
-static bool parse_request_line(const char *line, bool *ret_head) {
+static bool parse_request_line(const char *line, bool *ret_head)
+{
         const char *p = line, *method = line;
 
         while (is_tchar(*p))
@@ -197,7 +206,8 @@ static bool parse_request_line(const char *line, bool *ret_head) {
         return *p == '\n';
 }
 
-static int reply(const char *msg, size_t len) {
+static int reply(const char *msg, size_t len)
+{
         int r;
 
         replying = 1;
@@ -215,11 +225,12 @@ static int reply(const char *msg, size_t len) {
         return 0;
 }
 
-int main(void) {
+int main(void)
+{
         /* One byte more than HEAD_MAX: the NUL that bounds the line parser. */
         char buf[HEAD_MAX + 1];
         size_t len = 0, start = 0, end = 0;
-        struct sigaction sa = { .sa_handler = on_timeout };
+        struct sigaction sa = {.sa_handler = on_timeout};
 
         /* A client that closes early must give EPIPE, not a fatal signal. */
         signal(SIGPIPE, SIG_IGN);
@@ -233,7 +244,7 @@ int main(void) {
 
                 ssize_t n = read_some(STDIN_FILENO, buf + len, HEAD_MAX - len);
                 if (n < 0)
-                        return io_error("read", (int) -n);
+                        return io_error("read", (int)-n);
                 if (n == 0) {
                         /* Nothing but (optional) empty lines: a client that
                          * connected and left. Anything else is a cut-off
@@ -246,7 +257,7 @@ int main(void) {
                 /* Restart the scan two bytes back: an LF there may still be
                  * completed by the bytes just read. */
                 size_t from = len >= 2 ? len - 2 : 0;
-                len += (size_t) n;
+                len += (size_t)n;
 
                 /* RFC 9112 2.2: ignore empty lines before the request line. */
                 while (start < len && (buf[start] == '\r' || buf[start] == '\n'))

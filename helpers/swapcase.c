@@ -30,8 +30,9 @@
 /* Waits until fd is ready for events; used when a socket was handed over
  * with O_NONBLOCK set, so that EAGAIN is not mistaken for an error.
  * Returns 0 or -errno. */
-static int wait_fd(int fd, short events) {
-        struct pollfd pfd = { .fd = fd, .events = events };
+static int wait_fd(int fd, short events)
+{
+        struct pollfd pfd = {.fd = fd, .events = events};
 
         for (;;) {
                 if (poll(&pfd, 1, -1) >= 0)
@@ -43,7 +44,8 @@ static int wait_fd(int fd, short events) {
 
 /* Writes all len bytes of buf, retrying short writes, EINTR and EAGAIN.
  * Returns 0 or -errno. */
-static int write_all(int fd, const char *buf, size_t len) {
+static int write_all(int fd, const char *buf, size_t len)
+{
         while (len > 0) {
                 ssize_t n = write(fd, buf, len);
                 if (n < 0) {
@@ -59,26 +61,29 @@ static int write_all(int fd, const char *buf, size_t len) {
                         continue;
                 }
                 buf += n;
-                len -= (size_t) n;
+                len -= (size_t)n;
         }
         return 0;
 }
 
 /* True for the errors a client causes by going away: not worth a log line. */
-static int peer_gone(int err) {
+static int peer_gone(int err)
+{
         return err == EPIPE || err == ECONNRESET || err == ETIMEDOUT;
 }
 
-static void swap_case(char *buf, size_t len) {
+static void swap_case(char *buf, size_t len)
+{
         for (size_t i = 0; i < len; i++) {
                 char c = buf[i];
 
                 if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-                        buf[i] = (char) (c ^ 0x20);
+                        buf[i] = (char)(c ^ 0x20);
         }
 }
 
-int main(void) {
+int main(void)
+{
         char buf[16384];
 
         /* A client that closes early must give EPIPE, not a fatal signal. */
@@ -107,9 +112,9 @@ int main(void) {
                         return 1;
                 }
 
-                swap_case(buf, (size_t) n);
+                swap_case(buf, (size_t)n);
 
-                r = write_all(STDOUT_FILENO, buf, (size_t) n);
+                r = write_all(STDOUT_FILENO, buf, (size_t)n);
                 if (r < 0) {
                         if (peer_gone(-r))
                                 return 0;

@@ -293,12 +293,23 @@ pid_t h_spawn_superd(const char *const *args, const char *const *extra_env)
                 n_env++;
         while (extra_env && extra_env[n_extra])
                 n_extra++;
-        envp = calloc(n_env + n_extra + 1, sizeof(*envp));
+        envp = calloc(n_env + n_extra + 2, sizeof(*envp));
         cr_assert(envp != NULL);
+        /*
+         * Sanitizer builds: the test processes run without leak checks (the
+         * harness and criterion keep memory until exit), superd with them.
+         * The first ASAN_OPTIONS in the environment is the one that counts.
+         */
+        if (getenv("SUPERD_ASAN_OPTIONS")) {
+                cr_assert(asprintf(&envp[0], "ASAN_OPTIONS=%s", getenv("SUPERD_ASAN_OPTIONS")) > 0);
+                envp++;
+        }
         for (size_t i = 0; i < n_env; i++)
                 envp[i] = environ[i];
         for (size_t i = 0; i < n_extra; i++)
                 envp[n_env + i] = (char *)extra_env[i];
+        if (getenv("SUPERD_ASAN_OPTIONS"))
+                envp--;
 
         logfd = open(H.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         cr_assert(logfd >= 0, "open %s: %s", H.log, strerror(errno));
