@@ -870,6 +870,55 @@ static void check_duplicates(const struct config *c)
         free(order);
 }
 
+struct listen_ref {
+        const struct service *svc;
+        size_t i;
+        size_t order; /* load order, so the first user is named as the original */
+};
+
+static int compare_listen_refs(const void *a, const void *b)
+{
+        const struct listen_ref *x = a, *y = b;
+        const struct listen_addr *p = &x->svc->listen[x->i], *q = &y->svc->listen[y->i];
+        int r = p->len != q->len ? (p->len < q->len ? -1 : 1) : memcmp(&p->sa, &q->sa, p->len);
+
+        return r ? r : (x->order < y->order ? -1 : x->order > y->order);
+}
+
+/* Report every listen address used by two enabled services: the second could never bind. O(n log n). */
+static void check_listen_conflicts(const struct config *c)
+{
+        struct listen_ref *refs;
+        size_t n = 0;
+
+        for (size_t i = 0; i < c->n_services; i++)
+                n += c->services[i]->disable ? 0 : c->services[i]->n_listen;
+        if (n < 2)
+                return;
+        refs = malloc(n * sizeof(*refs));
+        if (!refs) {
+                report(c->services_dir, 0, "out of memory");
+                return;
+        }
+        n = 0;
+        for (size_t i = 0; i < c->n_services; i++)
+                for (size_t j = 0; !c->services[i]->disable && j < c->services[i]->n_listen; j++)
+                        refs[n] = (struct listen_ref){ c->services[i], j, n }, n++;
+        qsort(refs, n, sizeof(*refs), compare_listen_refs);
+        for (size_t i = 1, first = 0; i < n; i++) {
+                const struct listen_ref *a = &refs[first], *b = &refs[i];
+                if (!addr_equal(&a->svc->listen[a->i], &b->svc->listen[b->i])) {
+                        first = i;
+                        continue;
+                }
+                if (a->svc != b->svc)
+                        report(b->svc->file, (int)b->svc->line,
+                               "service '%s': listen address '%s' is already used by service '%s' at %s:%u",
+                               b->svc->name, b->svc->listen_text[b->i], a->svc->name, a->svc->file, a->svc->line);
+        }
+        free(refs);
+}
+
 /* Read the main file (if any) into c and the defaults template. */
 static int load_main(struct config *c, const char *main_file, struct service **ret_tmpl)
 {
@@ -965,6 +1014,7 @@ int config_load(const char *main_file, const char *services_dir, FILE *err, stru
                 free(path);
         }
         check_duplicates(c);
+        check_listen_conflicts(c);
         r = L->n_errors ? -EINVAL : 0;
 out:
         if (r == 0 && L->n_errors)

@@ -71,6 +71,7 @@ struct server {
         struct listener *paused_global; /* paused because max-children was reached */
         bool stopping;
         bool switch_creds;  /* superd runs as root: handlers get their service's credentials */
+        const struct run_options *opts; /* to load the configuration again on SIGHUP */
         int devnull;
         char conn_env[HANDLER_ENV_CONN_SIZE];
 };
@@ -221,30 +222,27 @@ static void listener_back_off(struct server *srv, struct listener *l, int error)
                 listener_set_enabled(l, true); /* better to spin than to go deaf */
 }
 
-static int listeners_open(struct server *srv, struct service_state *st)
+/* Open listener i of st and watch it. Logs and returns -errno on failure. */
+static int listener_open_one(struct server *srv, struct service_state *st, size_t i)
 {
         const struct service *svc = st->svc;
+        struct listener *l = &st->listeners[i];
+        socklen_t len = sizeof(l->local);
+        int r;
 
-        for (size_t i = 0; i < svc->n_listen; i++) {
-                struct listener *l = &st->listeners[i];
-                socklen_t len = sizeof(l->local);
-                int r;
-
-                l->fd = listener_open(&svc->listen[i], 0);
-                if (l->fd < 0)
-                        return log_error_errno(l->fd, "service %s: cannot listen on %s (%s:%u): %m", svc->name,
-                                               svc->listen_text[i], svc->file, svc->line);
-                if (getsockname(l->fd, (struct sockaddr *)&l->local, &len) < 0)
-                        return log_error_errno(-errno, "service %s: getsockname: %m", svc->name);
-                l->wildcard = l->local.sin6_family == AF_INET6
-                                      ? IN6_IS_ADDR_UNSPECIFIED(&l->local.sin6_addr)
-                                      : ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
-                r = sd_event_add_io(srv->event, &l->io, l->fd, EPOLLIN, on_listener_ready, l);
-                if (r < 0)
-                        return log_error_errno(r, "service %s: cannot watch %s: %m", svc->name,
-                                               svc->listen_text[i]);
-                log_debug("service %s: listening on %s", svc->name, svc->listen_text[i]);
-        }
+        l->fd = listener_open(&svc->listen[i], 0);
+        if (l->fd < 0)
+                return log_error_errno(l->fd, "service %s: cannot listen on %s (%s:%u): %m", svc->name,
+                                       svc->listen_text[i], svc->file, svc->line);
+        if (getsockname(l->fd, (struct sockaddr *)&l->local, &len) < 0)
+                return log_error_errno(-errno, "service %s: getsockname: %m", svc->name);
+        l->wildcard = l->local.sin6_family == AF_INET6
+                              ? IN6_IS_ADDR_UNSPECIFIED(&l->local.sin6_addr)
+                              : ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
+        r = sd_event_add_io(srv->event, &l->io, l->fd, EPOLLIN, on_listener_ready, l);
+        if (r < 0)
+                return log_error_errno(r, "service %s: cannot watch %s: %m", svc->name, svc->listen_text[i]);
+        log_debug("service %s: listening on %s", svc->name, svc->listen_text[i]);
         return 0;
 }
 
@@ -488,9 +486,226 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *ssi
         return 0;
 }
 
+/* ---- reload ---- */
+
+/* A small open-addressing index, built per reload: O(1) lookups keep a reload linear in its size. */
+struct index {
+        void **slots;
+        size_t mask;
+};
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+        const unsigned char *b = p;
+
+        /* FNV-1a: plenty for a few thousand keys that an administrator chose. */
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 1099511628211ULL;
+        return h;
+}
+
+static uint64_t hash_listen_addr(const struct listen_addr *a)
+{
+        return hash_bytes(hash_bytes(14695981039346656037ULL, &a->sa, a->len), &a->dual_stack, sizeof(a->dual_stack));
+}
+
+static int index_init(struct index *ix, size_t n)
+{
+        size_t cap = 16;
+
+        while (cap < 2 * n)
+                cap *= 2;
+        ix->slots = calloc(cap, sizeof(*ix->slots));
+        ix->mask = cap - 1;
+        return ix->slots ? 0 : -ENOMEM;
+}
+
+static void index_put(struct index *ix, uint64_t h, void *item)
+{
+        size_t i = (size_t)h & ix->mask;
+
+        while (ix->slots[i])
+                i = (i + 1) & ix->mask;
+        ix->slots[i] = item;
+}
+
+/* The first item under hash h that `match` accepts, or NULL. */
+static void *index_find(const struct index *ix, uint64_t h, bool (*match)(const void *item, const void *key),
+                        const void *key)
+{
+        for (size_t i = (size_t)h & ix->mask; ix->slots[i]; i = (i + 1) & ix->mask)
+                if (match(ix->slots[i], key))
+                        return ix->slots[i];
+        return NULL;
+}
+
+/* A listener of the old set that is still open, on the same address (its identity: address, type, options). */
+static bool listener_matches(const void *item, const void *key)
+{
+        const struct listener *l = item;
+        size_t i = (size_t)(l - l->svc->listeners);
+
+        return l->fd >= 0 && addr_equal(&l->svc->svc->listen[i], key);
+}
+
+static bool service_named(const void *item, const void *key)
+{
+        const struct service_state *st = item;
+
+        return strcmp(st->svc->name, key) == 0;
+}
+
+/*
+ * Open or take over the listeners of the new services. A listener whose
+ * address is unchanged keeps its socket (and its queued connections), even
+ * when it moves to another service: nothing is refused during a reload.
+ */
+static void reload_listeners(struct server *srv, struct service_state **next, size_t n_next)
+{
+        struct index old;
+        size_t n_old = 0;
+
+        for (size_t i = 0; i < srv->n_services; i++)
+                n_old += srv->services[i]->n_listeners;
+        if (index_init(&old, n_old) < 0) {
+                old.slots = NULL;
+        } else {
+                for (size_t i = 0; i < srv->n_services; i++)
+                        for (size_t j = 0; j < srv->services[i]->n_listeners; j++) {
+                                struct listener *l = &srv->services[i]->listeners[j];
+                                if (l->fd >= 0)
+                                        index_put(&old, hash_listen_addr(&srv->services[i]->svc->listen[j]), l);
+                        }
+        }
+
+        for (size_t i = 0; i < n_next; i++) {
+                struct service_state *st = next[i];
+                const struct service *svc = st->svc;
+                for (size_t j = 0; j < st->n_listeners; j++) {
+                        struct listener *l = &st->listeners[j], *prev = NULL;
+                        if (old.slots)
+                                prev = index_find(&old, hash_listen_addr(&svc->listen[j]), listener_matches,
+                                                  &svc->listen[j]);
+                        if (prev) {
+                                l->fd = prev->fd;
+                                l->io = prev->io;
+                                l->local = prev->local;
+                                l->wildcard = prev->wildcard;
+                                prev->fd = -1;
+                                prev->io = NULL;
+                                sd_event_source_set_userdata(l->io, l);
+                                listener_set_enabled(l, true);
+                        } else if (listener_open_one(srv, st, j) < 0) {
+                                /* Reported; the rest of the reload still applies. */
+                        }
+                }
+        }
+        free(old.slots);
+}
+
+/* Running handlers count against the new service of the same name (limits carry over). */
+static void reload_children(struct server *srv, struct service_state **next, size_t n_next)
+{
+        struct index by_name;
+
+        if (index_init(&by_name, n_next) < 0)
+                return;
+        for (size_t i = 0; i < n_next; i++)
+                index_put(&by_name, hash_bytes(14695981039346656037ULL, next[i]->svc->name, strlen(next[i]->svc->name)),
+                          next[i]);
+        for (size_t i = 0; i < srv->children.cap; i++) {
+                struct child *c = &srv->children.slots[i];
+                const char *name;
+                struct service_state *st;
+                if (!c->pid)
+                        continue;
+                name = c->svc->svc->name;
+                st = index_find(&by_name, hash_bytes(14695981039346656037ULL, name, strlen(name)), service_named, name);
+                if (!st || st == c->svc)
+                        continue;
+                c->svc->running--;
+                service_state_unref(c->svc);
+                c->svc = st;
+                st->refs++;
+                st->running++;
+        }
+        free(by_name.slots);
+}
+
+/*
+ * SIGHUP: load every file again. Any error: log them all and keep the
+ * running set untouched. Otherwise switch to the new set, keeping the sockets
+ * of unchanged listeners; running handlers are never killed.
+ */
+static void server_reload(struct server *srv)
+{
+        struct service_state **next;
+        struct config *cfg = NULL;
+        char *errors = NULL;
+        size_t errors_len = 0, n_next = 0;
+        FILE *err;
+        int r;
+
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
+        err = open_memstream(&errors, &errors_len);
+        r = err ? config_load(srv->opts->config_file, srv->opts->services_dir, err, &cfg) : -ENOMEM;
+        if (err)
+                fclose(err);
+        if (r < 0) {
+                /* One log line per FILE:LINE error, so each is found in the journal on its own. */
+                for (char *line = errors ? strtok(errors, "\n") : NULL; line; line = strtok(NULL, "\n"))
+                        log_err("reload: %s", line);
+                log_err("reload failed: configuration is invalid; the running services are unchanged");
+                free(errors);
+                goto done;
+        }
+        free(errors);
+
+        next = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*next));
+        if (!next) {
+                log_err("reload failed: out of memory; the running services are unchanged");
+                goto done;
+        }
+        for (size_t i = 0; i < cfg->n_services; i++) {
+                struct service_state *st;
+                if (cfg->services[i]->disable)
+                        continue;
+                st = service_state_new(cfg->services[i]);
+                if (!st) {
+                        for (size_t j = 0; j < n_next; j++)
+                                service_state_unref(next[j]);
+                        free(next);
+                        log_err("reload failed: out of memory; the running services are unchanged");
+                        goto done;
+                }
+                cfg->services[i] = NULL;
+                next[n_next++] = st;
+        }
+
+        reload_listeners(srv, next, n_next);
+        reload_children(srv, next, n_next);
+        /* Old listeners not taken over close now; old services live on while their handlers run. */
+        srv->paused_global = NULL;
+        for (size_t i = 0; i < srv->n_services; i++)
+                service_state_unref(srv->services[i]);
+        free(srv->services);
+        srv->services = next;
+        srv->n_services = n_next;
+        srv->max_children = cfg->max_children;
+        if (srv->opts->log_level < 0)
+                log_max_level = cfg->log_level;
+        log_info("reloaded: %zu service(s)", n_next);
+done:
+        config_free(cfg);
+        sd_notifyf(0, "READY=1\nSTATUS=%zu service(s), %zu handler(s) running", srv->n_services, srv->children.n);
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata)
 {
-        log_notice("SIGHUP: reload is not supported yet; restart superd to apply changes");
+        struct server *srv = userdata;
+
+        if (!srv->stopping)
+                server_reload(srv);
         return 0;
 }
 
@@ -592,9 +807,11 @@ static int server_start(struct server *srv, struct config *cfg)
                         return log_error_errno(-ENOMEM, "out of memory");
                 cfg->services[i] = NULL; /* now owned by st */
                 srv->services[srv->n_services++] = st;
-                r = listeners_open(srv, st);
-                if (r < 0)
-                        return r;
+                for (size_t j = 0; j < st->n_listeners; j++) {
+                        r = listener_open_one(srv, st, j);
+                        if (r < 0)
+                                return r;
+                }
         }
         return 0;
 }
@@ -645,6 +862,7 @@ int run(const struct run_options *o)
         raise_nofile();
         srv.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         srv.switch_creds = geteuid() == 0;
+        srv.opts = o;
         the_server = &srv;
         r = sd_event_new(&srv.event);
         if (r >= 0)

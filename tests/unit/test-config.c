@@ -162,7 +162,8 @@ static bool groups_have(const struct service *s, gid_t g)
 }
 
 #define EXEC       "/bin/true"
-#define GOOD(name) "service " name " {\n    listen = { \"127.0.0.1:1205\" }\n    exec = { \"" EXEC "\" }\n}\n"
+#define GOOD_ON(name, port) "service " name " {\n    listen = { \"127.0.0.1:" port "\" }\n    exec = { \"" EXEC "\" }\n}\n"
+#define GOOD(name) GOOD_ON(name, "1205")
 
 /*
  * Seven lines of every comment kind before the line under test (line 8),
@@ -326,10 +327,10 @@ Test(config, empty_services_dir)
 
 Test(config, dropin_order_is_lexical)
 {
-        dropin("b.conf", GOOD("b"));
-        dropin("a.conf", GOOD("a"));
-        dropin("c.conf", GOOD("c"));
-        dropin("10-z.conf", GOOD("z") GOOD("y") GOOD("x"));
+        dropin("b.conf", GOOD_ON("b", "1"));
+        dropin("a.conf", GOOD_ON("a", "2"));
+        dropin("c.conf", GOOD_ON("c", "3"));
+        dropin("10-z.conf", GOOD_ON("z", "4") GOOD_ON("y", "5") GOOD_ON("x", "6"));
         load_ok();
         cr_assert_eq(C->n_services, 6);
         /* "10-z.conf" sorts before "a.conf"; inside a file, file order, not name order. */
@@ -998,4 +999,25 @@ Test(config, reload_after_error)
         load_ok();
         cr_assert_eq(C->n_services, 1);
         cr_assert_eq(service(0)->line, 1);
+}
+
+/* Two services on one address: the second could never bind, so it is a configuration error naming both. */
+Test(config, error_listen_address_used_twice)
+{
+        dropin("a.conf", GOOD_ON("a", "7"));
+        dropin("b.conf", "\n" GOOD_ON("b", "7"));
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported("b.conf", 2, "already used by service 'a'"), "not reported:\n%s", E);
+        cr_assert(strstr(E, in_services("a.conf")) != NULL, "first place not named:\n%s", E);
+        cr_assert_eq(tu_count_lines(E), 1, "expected one error, got:\n%s", E);
+}
+
+/* A disabled service does not listen, so it does not conflict. */
+Test(config, disabled_service_does_not_conflict)
+{
+        dropin("a.conf", GOOD_ON("a", "8"));
+        dropin("b.conf", "service b {\n    listen = { \"127.0.0.1:8\" }\n    exec = { \"" EXEC "\" }\n    disable = yes\n}\n");
+        load_ok();
+        cr_assert_eq(C->n_services, 2);
 }
