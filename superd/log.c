@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -21,8 +23,22 @@ static const char *const level_names[] = {
 
 void log_open(void)
 {
-        /* journald's native socket; under systemd our stderr is usually a journal stream too. */
-        use_journal = access("/run/systemd/journal/socket", W_OK) == 0 && !isatty(STDERR_FILENO);
+        const char *js = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        /*
+         * Structured entries only when stderr already goes to the journal
+         * (systemd sets JOURNAL_STREAM=DEV:INODE of it): a terminal or a
+         * file given as stderr keeps getting the messages.
+         */
+        use_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                      st.st_dev == dev && st.st_ino == ino;
+}
+
+bool log_uses_journal(void)
+{
+        return use_journal;
 }
 
 int log_level_from_string(const char *s)

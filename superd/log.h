@@ -13,10 +13,13 @@
 extern int log_max_level;
 
 /*
- * Choose the sink once at start: the journal when its socket exists and
- * stderr is not a terminal or the journal is forced, else stderr. Never fails.
+ * Choose the sink once at start: the journal when stderr is a journal stream
+ * (JOURNAL_STREAM, as systemd sets it for services), else stderr. Never fails.
  */
 void log_open(void);
+
+/* True when messages go to the journal (see log_open()). */
+bool log_uses_journal(void);
 
 /* Parse "err", "warning", "notice", "info" or "debug"; returns the syslog priority or -EINVAL. */
 int log_level_from_string(const char *s);

@@ -86,16 +86,24 @@ static uint64_t now_usec(void)
 
 /* ---- services ---- */
 
+/* Stop watching and close every listener of st (at stop, at reload, when st goes away). */
+static void service_state_close_listeners(struct service_state *st)
+{
+        for (size_t i = 0; i < st->n_listeners; i++) {
+                struct listener *l = &st->listeners[i];
+                l->io = sd_event_source_disable_unref(l->io);
+                l->retry = sd_event_source_disable_unref(l->retry);
+                if (l->fd >= 0)
+                        close(l->fd);
+                l->fd = -1;
+        }
+}
+
 static struct service_state *service_state_unref(struct service_state *st)
 {
         if (!st || --st->refs > 0)
                 return NULL;
-        for (size_t i = 0; i < st->n_listeners; i++) {
-                sd_event_source_disable_unref(st->listeners[i].io);
-                sd_event_source_disable_unref(st->listeners[i].retry);
-                if (st->listeners[i].fd >= 0)
-                        close(st->listeners[i].fd);
-        }
+        service_state_close_listeners(st);
         free(st->listeners);
         if (st->stderr_fd > STDERR_FILENO)
                 close(st->stderr_fd);
@@ -123,13 +131,11 @@ static struct service_state *service_state_new(struct service *svc)
         st->n_listeners = svc->n_listen;
         for (size_t i = 0; i < svc->n_listen; i++)
                 st->listeners[i] = (struct listener){ .svc = st, .fd = -1 };
-        if (svc->stderr_mode == STDERR_LOG) {
+        if (svc->stderr_mode == STDERR_LOG && log_uses_journal()) {
                 /* One journal stream per service, shared by its handlers: no connect per spawn. */
                 int fd = sd_journal_stream_fd(svc->name, LOG_INFO, 0);
-                if (fd >= 0 && access("/run/systemd/journal/socket", F_OK) == 0)
+                if (fd >= 0)
                         st->stderr_fd = fd;
-                else if (fd >= 0)
-                        close(fd);
         }
         return st;
 }
@@ -466,17 +472,8 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *ssi
         sd_notify(0, "STOPPING=1");
         log_info("received SIG%s, stopping (%zu handler(s) running)", sigabbrev_np((int)ssi->ssi_signo),
                  srv->children.n);
-        for (size_t i = 0; i < srv->n_services; i++) {
-                struct service_state *st = srv->services[i];
-                for (size_t j = 0; j < st->n_listeners; j++) {
-                        struct listener *l = &st->listeners[j];
-                        l->io = sd_event_source_disable_unref(l->io);
-                        l->retry = sd_event_source_disable_unref(l->retry);
-                        if (l->fd >= 0)
-                                close(l->fd);
-                        l->fd = -1;
-                }
-        }
+        for (size_t i = 0; i < srv->n_services; i++)
+                service_state_close_listeners(srv->services[i]);
         srv->paused_global = NULL;
         signal_children(srv, SIGTERM);
         if (srv->children.n > 0)
@@ -586,20 +583,30 @@ static void reload_listeners(struct server *srv, struct service_state **next, si
                         if (old.slots)
                                 prev = index_find(&old, hash_listen_addr(&svc->listen[j]), listener_matches,
                                                   &svc->listen[j]);
-                        if (prev) {
-                                l->fd = prev->fd;
-                                l->io = prev->io;
-                                l->local = prev->local;
-                                l->wildcard = prev->wildcard;
-                                prev->fd = -1;
-                                prev->io = NULL;
-                                sd_event_source_set_userdata(l->io, l);
-                                listener_set_enabled(l, true);
-                        } else if (listener_open_one(srv, st, j) < 0) {
-                                /* Reported; the rest of the reload still applies. */
-                        }
+                        if (!prev)
+                                continue;
+                        l->fd = prev->fd;
+                        l->io = prev->io;
+                        l->local = prev->local;
+                        l->wildcard = prev->wildcard;
+                        prev->fd = -1;
+                        prev->io = NULL;
+                        sd_event_source_set_userdata(l->io, l);
+                        listener_set_enabled(l, true);
                 }
         }
+        /*
+         * Close what was not taken over before binding anything new: a
+         * changed address on the same port ("127.0.0.1:80" to "*:80") must
+         * not find its own old socket in the way. Old services that running
+         * handlers keep alive must not keep their ports either.
+         */
+        for (size_t i = 0; i < srv->n_services; i++)
+                service_state_close_listeners(srv->services[i]);
+        for (size_t i = 0; i < n_next; i++)
+                for (size_t j = 0; j < next[i]->n_listeners; j++)
+                        if (next[i]->listeners[j].fd < 0)
+                                listener_open_one(srv, next[i], j); /* a failure is logged; the rest applies */
         free(old.slots);
 }
 
@@ -867,6 +874,9 @@ int run(const struct run_options *o)
         r = sd_event_new(&srv.event);
         if (r >= 0)
                 r = setup_signals(&srv);
+        /* Pets the service manager's watchdog when WATCHDOG_USEC is set; no timer otherwise. */
+        if (r >= 0)
+                r = sd_event_set_watchdog(srv.event, true);
         if (r < 0) {
                 log_error_errno(r, "cannot set up the event loop: %m");
                 status = EXIT_LISTENER;

@@ -62,8 +62,8 @@ static void expect_serving(uint16_t port)
         free(out);
 }
 
-/* superd's log has a line naming SERVICE that shows the failure (exit status 127 or the exec error). */
-static void expect_logged(const char *service)
+/* superd's log has a line naming SERVICE and the handler PATH that shows the failure (the exec error or exit 127). */
+static void expect_logged(const char *service, const char *path)
 {
         int64_t deadline = h_now_ms() + 2000;
         bool found = false;
@@ -80,7 +80,7 @@ static void expect_logged(const char *service)
 
                         if (nl)
                                 *nl = '\0';
-                        found = strstr(p, service) &&
+                        found = strstr(p, service) && strstr(p, path) &&
                                 (strstr(p, "127") || strstr(p, "exec") || strstr(p, "Exec") || strstr(p, "No such") ||
                                  strstr(p, "format error"));
                         p = nl ? nl + 1 : NULL;
@@ -89,12 +89,14 @@ static void expect_logged(const char *service)
                 if (!found)
                         usleep(20000);
         }
-        h_assert(found, "superd's log has no line about %s failing to exec", service);
+        h_assert(found, "superd's log has no line naming service %s and %s with the reason the exec failed", service,
+                 path);
 }
 
 static void run_case(const char *name, const char *rel)
 {
         uint16_t bad = h_free_port(), good = h_free_port();
+        char *path = h_path(rel);
 
         start_pair(name, rel, bad, good);
         expect_closed(bad, 1);
@@ -103,7 +105,8 @@ static void run_case(const char *name, const char *rel)
         expect_serving(good);
         h_assert(h_alive(H.pid), "superd died after a failed exec");
         h_assert(h_wait_no_zombies(H.pid, H_REAP_MS) == 0, "failed handlers left zombies");
-        expect_logged(name);
+        expect_logged(name, path);
+        free(path);
 }
 
 Test(exec_failure, missing_interpreter)
