@@ -21,7 +21,7 @@ static const char *const level_names[] = {
         [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
-void log_open(void)
+void log_open(bool detached)
 {
         const char *js = getenv("JOURNAL_STREAM");
         unsigned long long dev, ino;
@@ -32,8 +32,9 @@ void log_open(void)
          * (systemd sets JOURNAL_STREAM=DEV:INODE of it): a terminal or a
          * file given as stderr keeps getting the messages.
          */
-        use_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-                      st.st_dev == dev && st.st_ino == ino;
+        use_journal = (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                       st.st_dev == dev && st.st_ino == ino) ||
+                      (detached && access("/run/systemd/journal/socket", W_OK) == 0);
 }
 
 bool log_uses_journal(void)

@@ -13,10 +13,12 @@
 extern int log_max_level;
 
 /*
- * Choose the sink once at start: the journal when stderr is a journal stream
- * (JOURNAL_STREAM, as systemd sets it for services), else stderr. Never fails.
+ * Choose the sink: the journal when stderr is a journal stream
+ * (JOURNAL_STREAM, as systemd sets it for services) or, once `detached`
+ * (--daemon, stderr on /dev/null), whenever journald runs; else stderr.
+ * Never fails.
  */
-void log_open(void);
+void log_open(bool detached);
 
 /* True when messages go to the journal (see log_open()). */
 bool log_uses_journal(void);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* superd: command line parsing; everything else happens in run(). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -12,13 +14,29 @@
 #define VERSION "unknown"
 #endif
 
+/*
+ * Paths from the command line are used again later (reload, stop) after
+ * --daemon changed the directory to "/": make them absolute now. Returns a
+ * string that lives until exit.
+ */
+static const char *absolute(const char *path)
+{
+        char cwd[PATH_MAX], *r;
+
+        if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)) || asprintf(&r, "%s/%s", cwd, path) < 0)
+                return path;
+        return r;
+}
+
 static void usage(FILE *out)
 {
         fprintf(out,
-                "usage: superd [-c FILE] [-d DIR] [-f] [-t] [-l LEVEL] [-V] [-h]\n"
+                "usage: superd [-c FILE] [-d DIR] [-f] [--daemon [--pidfile FILE]] [-t] [-l LEVEL] [-V] [-h]\n"
                 "  -c, --config FILE        main file (default %s)\n"
                 "  -d, --services-dir DIR   drop-in folder; overrides services-dir\n"
                 "  -f, --foreground         stay in the foreground (the default)\n"
+                "      --daemon             detach; the command returns once superd is ready\n"
+                "      --pidfile FILE       write superd's pid to FILE once ready, remove it at stop\n"
                 "  -t, --check              validate, print the effective services, exit\n"
                 "  -l, --log-level LEVEL    err, warning, notice, info, debug\n"
                 "  -V, --version            print the version\n"
@@ -32,6 +50,8 @@ int main(int argc, char **argv)
                 { "config", required_argument, NULL, 'c' },
                 { "services-dir", required_argument, NULL, 'd' },
                 { "foreground", no_argument, NULL, 'f' },
+                { "daemon", no_argument, NULL, 'D' },
+                { "pidfile", required_argument, NULL, 'P' },
                 { "check", no_argument, NULL, 't' },
                 { "log-level", required_argument, NULL, 'l' },
                 { "version", no_argument, NULL, 'V' },
@@ -44,12 +64,19 @@ int main(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "c:d:ftl:Vh", longopts, NULL)) != -1)
                 switch (c) {
                 case 'c':
-                        o.config_file = optarg;
+                        o.config_file = absolute(optarg);
                         break;
                 case 'd':
-                        o.services_dir = optarg;
+                        o.services_dir = absolute(optarg);
                         break;
                 case 'f':
+                        o.daemon = false;
+                        break;
+                case 'D':
+                        o.daemon = true;
+                        break;
+                case 'P':
+                        o.pidfile = absolute(optarg);
                         break;
                 case 't':
                         o.check = true;

@@ -19,6 +19,7 @@
 #include <systemd/sd-journal.h>
 
 #include "children.h"
+#include "daemon.h"
 #include "config.h"
 #include "env.h"
 #include "listener.h"
@@ -842,9 +843,10 @@ int run(const struct run_options *o)
 {
         struct server srv = { .devnull = -1 };
         struct config *cfg = NULL;
-        int r, status;
+        bool pidfile_written = false;
+        int r, status, ready_fd = -1;
 
-        log_open();
+        log_open(false);
         if (o->log_level >= 0)
                 log_max_level = o->log_level;
         r = config_load(o->config_file, o->services_dir, stderr, &cfg);
@@ -859,6 +861,15 @@ int run(const struct run_options *o)
         }
         if (o->log_level < 0)
                 log_max_level = cfg->log_level;
+        if (o->daemon) {
+                /* Before any sd-event object exists: those do not survive a fork. */
+                ready_fd = daemon_detach();
+                if (ready_fd < 0) {
+                        log_error_errno(ready_fd, "cannot detach: %m");
+                        config_free(cfg);
+                        return EXIT_LISTENER;
+                }
+        }
 
         r = ensure_std_fds();
         if (r < 0) {
@@ -890,12 +901,29 @@ int run(const struct run_options *o)
         config_free(cfg);
         cfg = NULL;
 
+        if (o->pidfile) {
+                r = daemon_write_pidfile(o->pidfile);
+                if (r < 0) {
+                        log_error_errno(r, "cannot write %s: %m", o->pidfile);
+                        status = EXIT_LISTENER;
+                        goto out;
+                }
+                pidfile_written = true;
+        }
         log_info("ready: %zu service(s)", srv.n_services);
         sd_notifyf(0, "READY=1\nSTATUS=%zu service(s)", srv.n_services);
+        if (ready_fd >= 0) {
+                daemon_ready(ready_fd, EXIT_CLEAN);
+                ready_fd = -1;
+                log_open(true);
+        }
         r = sd_event_loop(srv.event);
         status = r < 0 ? EXIT_LISTENER : r;
         log_info("stopped");
 out:
+        daemon_ready(ready_fd, status);
+        if (pidfile_written)
+                unlink(o->pidfile);
         config_free(cfg);
         server_free(&srv);
         the_server = NULL;

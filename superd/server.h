@@ -18,6 +18,8 @@ struct run_options {
         const char *services_dir; /* NULL: services-dir from the main file */
         int log_level;            /* syslog priority, or -1 to take log-level from the main file */
         bool check;               /* -t: validate, print the effective services, exit */
+        bool daemon;              /* --daemon: detach once the configuration is valid */
+        const char *pidfile;      /* --pidfile: written once ready, removed at stop; NULL for none */
 };
 
 /*

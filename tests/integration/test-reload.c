@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -117,9 +119,14 @@ static bool wait_listening(int family, uint16_t port, bool want, int ms)
 {
         int64_t deadline = h_now_ms() + ms;
 
-        while (h_listening(family, port) != want && h_now_ms() < deadline)
+        /* One scan per round: /proc/net/tcp can be slow to read when the host has many sockets. */
+        for (;;) {
+                bool ok = h_listening(family, port) == want;
+
+                if (ok || h_now_ms() >= deadline)
+                        return ok;
                 usleep(5000);
-        return h_listening(family, port) == want;
+        }
 }
 
 /* Socket inode of the LISTEN entry for PORT in /proc/net/tcp (FAMILY AF_INET) or tcp6, 0 if none. */
@@ -219,6 +226,19 @@ static int live_children(void)
         return h_wait_children(H.pid, 1 << 30, 0);
 }
 
+/*
+ * End of every test: SIGTERM superd and expect exit status 0. Under a
+ * sanitizer build (SUPERD_ASAN_OPTIONS) this is where a leak or a memory
+ * error left behind by a reload shows.
+ */
+static void stop_clean(void)
+{
+        int status = h_stop(NULL);
+
+        h_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                 "superd did not stop cleanly after the test: %s", h_status_str(status));
+}
+
 Test(reload, add_service)
 {
         uint16_t p1 = h_free_port(), p2 = h_free_port();
@@ -235,6 +255,7 @@ Test(reload, add_service)
                  p2, LISTEN_MS);
         expect_reply(p2, "hello b\n", "service-b\n");
         expect_echo(p1, "a after\n");
+        stop_clean();
 }
 
 Test(reload, remove_service)
@@ -253,6 +274,7 @@ Test(reload, remove_service)
                  "port %u of removed service b still listening %d ms after the reload", p2, LISTEN_MS);
         expect_refused(p2);
         expect_echo(p1, "a after\n");
+        stop_clean();
 }
 
 Test(reload, unchanged_listener_keeps_socket_and_new_exec_applies)
@@ -272,6 +294,7 @@ Test(reload, unchanged_listener_keeps_socket_and_new_exec_applies)
         h_assert(after == before, "listener on %u was reopened: socket inode %lu before the reload, %lu after", p1,
                  before, after);
         expect_reply(p1, "cat no more\n", "changed\n");
+        stop_clean();
 }
 
 /* The client side of no_refused_connection_during_reloads. */
@@ -367,6 +390,7 @@ Test(reload, no_refused_connection_during_reloads)
                  log_count("superd: reloaded: "), N_RELOADS);
         h_assert(made >= N_RELOADS * CONNS_PER_GAP, "only %d connections made during %d reloads", made, N_RELOADS);
         expect_echo(p1, "after the reloads\n");
+        stop_clean();
 }
 
 Test(reload, bad_dropin_keeps_running_set_then_fix_applies)
@@ -423,6 +447,7 @@ Test(reload, bad_dropin_keeps_running_set_then_fix_applies)
         expect_reply(p2, "hello b\n", "service-b\n");
         expect_reply(p1, "hello a\n", "changed\n");
         h_assert(superd_listener(p1) == before, "the listener on %u was reopened", p1);
+        stop_clean();
 }
 
 /* Start a (cat on P1) and s (cat on P2), open a connection to s and return its handler's pid in *ret_handler. */
@@ -478,6 +503,7 @@ Test(reload, handler_of_removed_service_runs_on_and_is_reaped)
         h_assert(h_wait_no_children(superd, H_REAP_MS) == 0, "superd still has children");
         h_assert(h_wait_exit(0) == -1, "superd exited after reaping the handler of a removed service");
         expect_echo(p1, "a after the reap\n");
+        stop_clean();
 }
 
 Test(reload, removed_listener_closes_while_its_handler_runs)
@@ -494,6 +520,7 @@ Test(reload, removed_listener_closes_while_its_handler_runs)
         expect_refused(p2);
         h_assert(h_alive(handler), "the handler of removed service s was killed");
         close(fd);
+        stop_clean();
 }
 
 Test(reload, listener_moves_to_another_service)
@@ -514,6 +541,7 @@ Test(reload, listener_moves_to_another_service)
         h_assert(after == before, "listener on %u was reopened moving from a to c: inode %lu before, %lu after", p1,
                  before, after);
         expect_reply(p1, "who is there?\n", "service-c\n");
+        stop_clean();
 }
 
 /* Services a and b on the two given ports, in one drop-in. */
@@ -548,6 +576,7 @@ Test(reload, two_services_swap_ports)
         h_assert(superd_listener(p2) == in2, "listener on %u reopened by the swap", p2);
         expect_reply(p1, "1\n", "service-b\n");
         expect_reply(p2, "2\n", "service-a\n");
+        stop_clean();
 }
 
 Test(reload, backlog_and_max_instances_carry_over)
@@ -592,6 +621,7 @@ Test(reload, backlog_and_max_instances_carry_over)
         free(out);
         close(fd2);
         h_assert(h_wait_no_children(H.pid, H_REAP_MS) == 0, "handlers left after every client finished");
+        stop_clean();
 }
 
 /* Listen on 127.0.0.1:PORT ourselves, so superd cannot. Returns the fd. */
@@ -636,6 +666,7 @@ Test(reload, unbindable_port_is_logged_and_the_rest_applies)
         expect_reply(p3, "d?\n", "service-d\n");
         expect_reply(p2, "b?\n", "service-b\n");
         expect_echo(p1, "a still\n");
+        stop_clean();
 }
 
 Test(reload, widen_address_on_the_same_port)
@@ -664,4 +695,116 @@ Test(reload, widen_address_on_the_same_port)
         h_assert(n >= 0 && strcmp(out, "any address, v6\n") == 0, "[::1]:%u returned \"%s\" (%zd: %s)", p1, out, n,
                  n < 0 ? strerror((int)-n) : "");
         free(out);
+        stop_clean();
+}
+
+/* A service on PORT whose handler says "$GREETING uid" (single quotes: libconfuse leaves $ alone). */
+static void greeting_dropin(uint16_t port, const char *greeting, const char *user)
+{
+        h_dropin("g.conf",
+                 "service g {\n"
+                 "    listen = { \"127.0.0.1:%u\" }\n"
+                 "    exec   = { \"/bin/sh\", \"-c\", 'cat >/dev/null; echo \"$GREETING $(id -u)\"' }\n"
+                 "    env    = { \"GREETING=%s\" }\n"
+                 "    user   = \"%s\"\n"
+                 "}\n",
+                 port, greeting, user);
+}
+
+Test(reload, env_and_user_changes_apply_to_the_next_connection)
+{
+        uint16_t p1 = h_free_port();
+        bool root = geteuid() == 0;
+        char *want;
+
+        h_main_conf(NULL);
+        greeting_dropin(p1, "one", H.user);
+        h_start(NULL, AF_INET, p1, 0);
+        want = h_format("one %d\n", (int)geteuid());
+        expect_reply(p1, "?\n", want);
+        free(want);
+
+        /* As root superd switches credentials: the new user applies too. Otherwise only the env changes. */
+        greeting_dropin(p1, "two", root ? "nobody" : H.user);
+        reload(1);
+        want = root ? h_format("two %d\n", (int)getpwnam("nobody")->pw_uid) : h_format("two %d\n", (int)geteuid());
+        expect_reply(p1, "?\n", want);
+        free(want);
+        stop_clean();
+}
+
+Test(reload, raising_max_instances_admits_a_queued_connection)
+{
+        uint16_t p1 = h_free_port();
+        int fd1, fd2, live;
+        char *out;
+        ssize_t n;
+
+        h_main_conf(NULL);
+        service_dropin("s.conf", "s", p1, EXEC_CAT, "    max-instances = 1\n");
+        h_start(NULL, AF_INET, p1, 0);
+        fd1 = h_connect(AF_INET, p1);
+        h_assert(fd1 >= 0, "first connection: %s", strerror(-fd1));
+        h_assert(h_wait_children(H.pid, 1, 5000) == 1, "no handler for the first connection");
+        fd2 = h_connect(AF_INET, p1);
+        h_assert(fd2 >= 0, "second connection: %s (should wait in the backlog)", strerror(-fd2));
+        usleep(SETTLE_MS * 1000);
+        live = live_children();
+        h_assert(live == 1, "%d handlers with max-instances = 1", live);
+
+        service_dropin("s.conf", "s", p1, EXEC_CAT, "    max-instances = 2\n");
+        reload(1);
+        live = h_wait_children(H.pid, 2, 5000);
+        h_assert(live == 2, "%d handlers 5 s after raising max-instances to 2 with a connection waiting", live);
+        n = h_exchange(fd2, "second\n", 7, &out, H_IO_MS);
+        h_assert(n >= 0 && strcmp(out, "second\n") == 0, "the queued connection returned \"%s\" (%zd)", out, n);
+        free(out);
+        n = h_exchange(fd1, "first\n", 6, &out, H_IO_MS);
+        h_assert(n >= 0 && strcmp(out, "first\n") == 0, "the first connection returned \"%s\" (%zd)", out, n);
+        free(out);
+        close(fd1);
+        close(fd2);
+        stop_clean();
+}
+
+Test(reload, address_taken_by_two_services_fails_the_reload)
+{
+        uint16_t p1 = h_free_port();
+        unsigned long before;
+        char *want;
+
+        h_main_conf(NULL);
+        service_dropin("a.conf", "a", p1, EXEC_CAT, "");
+        h_start(NULL, AF_INET, p1, 0);
+        before = superd_listener(p1);
+
+        service_dropin("b.conf", "b", p1, EXEC_SAY("service-b"), "");
+        reload(RELOAD_FAILS);
+        want = h_format("superd: reload: %s/b.conf:1: ", H.services);
+        h_assert(log_has(want), "the log does not report the conflict as \"%s...\"", want);
+        free(want);
+        h_assert(superd_listener(p1) == before, "a failed reload reopened the listener on %u", p1);
+        expect_echo(p1, "a keeps its port\n");
+        stop_clean();
+}
+
+Test(reload, to_no_service_and_back)
+{
+        uint16_t p1 = h_free_port();
+
+        h_main_conf(NULL);
+        service_dropin("a.conf", "a", p1, EXEC_CAT, "");
+        h_start(NULL, AF_INET, p1, 0);
+
+        remove_dropin("a.conf");
+        reload(0);
+        h_assert(wait_listening(AF_INET, p1, false, LISTEN_MS), "port %u still listening with no service", p1);
+        expect_refused(p1);
+        h_assert(h_wait_exit(0) == -1, "superd exited with an empty service set");
+
+        service_dropin("a.conf", "a", p1, EXEC_CAT, "");
+        reload(1);
+        h_assert(wait_listening(AF_INET, p1, true, LISTEN_MS), "port %u not listening after a came back", p1);
+        expect_echo(p1, "back again\n");
+        stop_clean();
 }

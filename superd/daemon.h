@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* --daemon: detach from the terminal, and tell the waiting parent when superd is ready. */
+#pragma once
+
+/*
+ * Detach: fork, setsid, fork again (so superd can never reacquire a
+ * terminal), stdin and stdout on /dev/null; stderr stays, so that start-up
+ * errors reach the caller. The original process does not return: it waits
+ * until the
+ * daemon calls daemon_ready() and exits with the status given there, or
+ * exits 1 if the daemon dies first. In the daemon, returns the fd to pass to
+ * daemon_ready() (>= 0), or -errno before any fork happened.
+ */
+int daemon_detach(void);
+
+/*
+ * Report the daemon's start-up result to the waiting parent: `status` 0 once
+ * every listener is open, else the exit status the parent should return.
+ * Then stderr goes to /dev/null too (call log_open(true) afterwards, so that
+ * messages go to the journal if there is one). Closes `fd`; does nothing
+ * when fd < 0.
+ */
+void daemon_ready(int fd, int status);
+
+/*
+ * Write our pid to `path` atomically (a temporary file renamed over it), so
+ * a reader never sees a partial pidfile. Returns 0 or -errno.
+ */
+int daemon_write_pidfile(const char *path);
