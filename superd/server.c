@@ -58,6 +58,7 @@ struct service_state {
         unsigned running;
         struct handler_env env;
         int stderr_fd;             /* fd 2 for stderr = log: a journal stream, or superd's stderr */
+        bool set_creds;            /* handlers need other credentials than superd's own */
         struct listener *listeners;
         size_t n_listeners;
         uint64_t accepted, failed;
@@ -71,7 +72,6 @@ struct server {
         unsigned max_children;
         struct listener *paused_global; /* paused because max-children was reached */
         bool stopping;
-        bool switch_creds;  /* superd runs as root: handlers get their service's credentials */
         const struct run_options *opts; /* to load the configuration again on SIGHUP */
         int devnull;
         char conn_env[HANDLER_ENV_CONN_SIZE];
@@ -114,6 +114,27 @@ static struct service_state *service_state_unref(struct service_state *st)
         return NULL;
 }
 
+/* Would the handler get exactly superd's credentials? Then the child skips three system calls. */
+static bool same_creds(const struct service *svc)
+{
+        gid_t groups[64];
+        int n;
+
+        if (svc->uid != geteuid() || svc->gid != getegid())
+                return false;
+        n = getgroups(64, groups);
+        if (n < 0 || (size_t)n != svc->n_groups)
+                return false;
+        for (size_t i = 0; i < svc->n_groups; i++) {
+                bool found = false;
+                for (int j = 0; j < n && !found; j++)
+                        found = groups[j] == svc->groups[i];
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
 static struct service_state *service_state_new(struct service *svc)
 {
         struct service_state *st = calloc(1, sizeof(*st));
@@ -129,6 +150,7 @@ static struct service_state *service_state_new(struct service *svc)
                 service_state_unref(st);
                 return NULL;
         }
+        st->set_creds = geteuid() == 0 && !same_creds(svc);
         st->n_listeners = svc->n_listen;
         for (size_t i = 0; i < svc->n_listen; i++)
                 st->listeners[i] = (struct listener){ .svc = st, .fd = -1 };
@@ -282,7 +304,7 @@ static void handle_connection(struct server *srv, struct listener *l, int fd, co
                 .stderr_fd = svc->stderr_mode == STDERR_SOCKET ? fd
                              : svc->stderr_mode == STDERR_NULL ? srv->devnull
                                                                : st->stderr_fd,
-                .set_creds = srv->switch_creds,
+                .set_creds = st->set_creds,
                 .uid = svc->uid,
                 .gid = svc->gid,
                 .groups = svc->groups,
@@ -879,7 +901,6 @@ int run(const struct run_options *o)
         }
         raise_nofile();
         srv.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        srv.switch_creds = geteuid() == 0;
         srv.opts = o;
         the_server = &srv;
         r = sd_event_new(&srv.event);
