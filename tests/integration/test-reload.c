@@ -727,7 +727,14 @@ Test(reload, env_and_user_changes_apply_to_the_next_connection)
         /* As root superd switches credentials: the new user applies too. Otherwise only the env changes. */
         greeting_dropin(p1, "two", root ? "nobody" : H.user);
         reload(1);
-        want = root ? h_format("two %d\n", (int)getpwnam("nobody")->pw_uid) : h_format("two %d\n", (int)geteuid());
+        if (root) {
+                struct passwd *pw = getpwnam("nobody");
+
+                h_assert(pw != NULL, "no user nobody");
+                want = h_format("two %d\n", (int)pw->pw_uid);
+        } else {
+                want = h_format("two %d\n", (int)geteuid());
+        }
         expect_reply(p1, "?\n", want);
         free(want);
         stop_clean();
@@ -806,5 +813,45 @@ Test(reload, to_no_service_and_back)
         reload(1);
         h_assert(wait_listening(AF_INET, p1, true, LISTEN_MS), "port %u not listening after a came back", p1);
         expect_echo(p1, "back again\n");
+        stop_clean();
+}
+
+Test(reload, max_children_pause_survives_a_reload)
+{
+        uint16_t p1 = h_free_port(), p2 = h_free_port();
+        int fd1, fd2, live;
+        char *out;
+        ssize_t n;
+
+        h_main_conf("max-children = 1\n");
+        service_dropin("a.conf", "a", p1, EXEC_CAT, "");
+        service_dropin("b.conf", "b", p2, EXEC_CAT, "");
+        h_start(NULL, AF_INET, p1, AF_INET, p2, 0);
+        fd1 = h_connect(AF_INET, p1);
+        h_assert(fd1 >= 0, "connection to a: %s", strerror(-fd1));
+        h_assert(h_wait_children(H.pid, 1, 5000) == 1, "no handler for the connection to a");
+        fd2 = h_connect(AF_INET, p2);
+        h_assert(fd2 >= 0, "connection to b: %s (should wait in the backlog)", strerror(-fd2));
+        usleep(SETTLE_MS * 1000);
+        live = live_children();
+        h_assert(live == 1, "%d handlers with max-children = 1 before the reload", live);
+
+        /* b changes; the handler of a still fills the one slot, so b's queued connection keeps waiting. */
+        service_dropin("b.conf", "b", p2, EXEC_SAY("changed"), "");
+        reload(2);
+        usleep(SETTLE_MS * 1000);
+        live = live_children();
+        h_assert(live == 1, "%d handlers with max-children = 1 after the reload", live);
+
+        n = h_exchange(fd1, "a\n", 2, &out, H_IO_MS);
+        h_assert(n >= 0 && strcmp(out, "a\n") == 0, "a returned \"%s\" (%zd)", out, n);
+        free(out);
+        close(fd1);
+        n = h_exchange(fd2, "b\n", 2, &out, H_IO_MS);
+        h_assert(n >= 0 && strcmp(out, "changed\n") == 0,
+                 "b's connection queued across the reload returned \"%s\" (%zd: %s), expected \"changed\"", out, n,
+                 n < 0 ? strerror((int)-n) : "");
+        free(out);
+        close(fd2);
         stop_clean();
 }
