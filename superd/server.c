@@ -381,15 +381,9 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
                         case EPROTO:
                         case EPERM: /* firewall verdicts */
                                 continue;
-                        case EMFILE:
-                        case ENFILE:
-                        case ENOBUFS:
-                        case ENOMEM:
-                                listener_back_off(srv, l, errno);
-                                return 0;
                         default:
-                                log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = l->svc->svc->name },
-                                            "accept: %m");
+                                /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse: never spin on it. */
+                                listener_back_off(srv, l, errno);
                                 return 0;
                         }
                 }
