@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* What a handler gets (DESIGN §5): fds, environment, signal state, session, credentials, cwd, stderr. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -90,10 +93,34 @@ static void get_report(int family, uint16_t port, struct report *r)
                 }                                                                                    \
         } while (0)
 
+/*
+ * connection-info copied into the test's folder (made 0755): the checkout may
+ * sit below a folder that other users cannot enter (mktemp -d gives 0700),
+ * and handlers run as `nobody` must still be able to exec it.
+ */
+static char *helper_for_any_user(void)
+{
+        char *src = h_helper("connection-info"), *dst = h_path("connection-info"), buf[65536];
+        int in, out;
+        ssize_t n;
+
+        cr_assert(chmod(H.dir, 0755) == 0, "chmod %s: %s", H.dir, strerror(errno));
+        in = open(src, O_RDONLY | O_CLOEXEC);
+        out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+        cr_assert(in >= 0 && out >= 0, "copy %s to %s: %s", src, dst, strerror(errno));
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+                cr_assert(write(out, buf, (size_t)n) == n, "write %s: %s", dst, strerror(errno));
+        cr_assert(n == 0, "read %s: %s", src, strerror(errno));
+        close(in);
+        close(out);
+        free(src);
+        return dst;
+}
+
 /* Write a connection-info service NAME on LISTEN (inside of the braces) with EXTRA keys. */
 static void info_service(const char *name, const char *listen, const char *user, const char *extra)
 {
-        char *exe = h_helper("connection-info");
+        char *exe = helper_for_any_user();
 
         h_main_conf(NULL);
         h_dropin("info.conf",
