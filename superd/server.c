@@ -332,22 +332,19 @@ static void handle_connection(struct server *srv, struct listener *l, int fd, co
         c->exec_failed = r < 0;
         st->refs++;
         st->running++;
-        if (r < 0) {
+        if (r < 0 || log_enabled(LOG_DEBUG)) {
                 char addr[ADDR_STRLEN];
-                st->failed++;
-                errno = -r;
-                log_ctx_msg(LOG_ERR,
-                            &(struct log_ctx){ .service = svc->name, .pid = pid,
-                                               .remote = addr_format((const struct sockaddr *)remote, addr,
-                                                                     sizeof(addr)) },
-                            "handler %s failed: %s: %m", svc->argv[0], step);
-        } else if (log_enabled(LOG_DEBUG)) {
-                char addr[ADDR_STRLEN];
-                log_ctx_msg(LOG_DEBUG,
-                            &(struct log_ctx){ .service = svc->name, .pid = pid,
-                                               .remote = addr_format((const struct sockaddr *)remote, addr,
-                                                                     sizeof(addr)) },
-                            "accept %s pid %d", addr, (int)pid);
+                const struct log_ctx ctx = {
+                        .service = svc->name,
+                        .pid = pid,
+                        .remote = addr_format((const struct sockaddr *)remote, addr, sizeof(addr)),
+                };
+                if (r < 0) {
+                        st->failed++;
+                        errno = -r;
+                        log_ctx_msg(LOG_ERR, &ctx, "handler %s failed: %s: %m", svc->argv[0], step);
+                } else
+                        log_ctx_msg(LOG_DEBUG, &ctx, "accept %s pid %d", addr, (int)pid);
         }
 }
 
@@ -518,9 +515,16 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
         return h;
 }
 
+#define FNV_OFFSET 14695981039346656037ULL
+
 static uint64_t hash_listen_addr(const struct listen_addr *a)
 {
-        return hash_bytes(hash_bytes(14695981039346656037ULL, &a->sa, a->len), &a->dual_stack, sizeof(a->dual_stack));
+        return hash_bytes(hash_bytes(FNV_OFFSET, &a->sa, a->len), &a->dual_stack, sizeof(a->dual_stack));
+}
+
+static uint64_t hash_name(const char *name)
+{
+        return hash_bytes(FNV_OFFSET, name, strlen(name));
 }
 
 static int index_init(struct index *ix, size_t n)
@@ -635,8 +639,7 @@ static void reload_children(struct server *srv, struct service_state **next, siz
         if (index_init(&by_name, n_next) < 0)
                 return;
         for (size_t i = 0; i < n_next; i++)
-                index_put(&by_name, hash_bytes(14695981039346656037ULL, next[i]->svc->name, strlen(next[i]->svc->name)),
-                          next[i]);
+                index_put(&by_name, hash_name(next[i]->svc->name), next[i]);
         for (size_t i = 0; i < srv->children.cap; i++) {
                 struct child *c = &srv->children.slots[i];
                 const char *name;
@@ -644,7 +647,7 @@ static void reload_children(struct server *srv, struct service_state **next, siz
                 if (!c->pid)
                         continue;
                 name = c->svc->svc->name;
-                st = index_find(&by_name, hash_bytes(14695981039346656037ULL, name, strlen(name)), service_named, name);
+                st = index_find(&by_name, hash_name(name), service_named, name);
                 if (!st || st == c->svc)
                         continue;
                 c->svc->running--;
