@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 static int parse_port(const char *s, in_port_t *ret, const char **ret_error)
 {
@@ -29,12 +30,43 @@ static int parse_port(const char *s, in_port_t *ret, const char **ret_error)
                 *ret = htons((in_port_t)v);
                 return 0;
         }
-        struct servent *se = getservbyname(s, "tcp");
+        /* Names are shared by tcp and udp in practice; a udp-only name still resolves. */
+        struct servent *se = getservbyname(s, "tcp") ?: getservbyname(s, "udp");
         if (!se) {
                 *ret_error = "unknown service name for port (see /etc/services)";
                 return -EINVAL;
         }
         *ret = (in_port_t)se->s_port;
+        return 0;
+}
+
+/* "unix:/path" (a file) or "unix:@name" (Linux abstract namespace, no file). */
+static int parse_unix(const char *path, struct listen_addr *ret, const char **ret_error)
+{
+        struct sockaddr_un *un = (struct sockaddr_un *)&ret->sa;
+        size_t n = strlen(path);
+
+        un->sun_family = AF_UNIX;
+        if (path[0] == '@') {
+                if (n < 2 || n > sizeof(un->sun_path)) {
+                        *ret_error = "abstract socket name must be 1-107 bytes";
+                        return -EINVAL;
+                }
+                /* Abstract names are the bytes after a leading NUL, without a terminator. */
+                memcpy(un->sun_path + 1, path + 1, n - 1);
+                ret->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+                return 0;
+        }
+        if (path[0] != '/') {
+                *ret_error = "expected unix:/absolute/path or unix:@name";
+                return -EINVAL;
+        }
+        if (n >= sizeof(un->sun_path)) {
+                *ret_error = "socket path too long (107 bytes at most)";
+                return -EINVAL;
+        }
+        memcpy(un->sun_path, path, n + 1);
+        ret->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
         return 0;
 }
 
@@ -48,6 +80,8 @@ int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error
 
         *ret = (struct listen_addr){ 0 };
         *ret_error = NULL;
+        if (strncmp(text, "unix:", 5) == 0)
+                return parse_unix(text + 5, ret, ret_error);
         if (text[0] == '[') {
                 const char *close = strchr(text, ']');
                 if (!close || close[1] != ':') {
@@ -145,6 +179,14 @@ char *addr_format(const struct sockaddr *sa, char *buf, size_t size)
         char ip[INET6_ADDRSTRLEN], port[8];
         bool v6;
 
+        if (sa->sa_family == AF_UNIX) {
+                /* Peers of a unix socket are usually unnamed: sun_path is empty then. */
+                const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+                bool abstract = un->sun_path[0] == 0 && un->sun_path[1] != 0;
+                snprintf(buf, size, "unix:%s%.*s", abstract ? "@" : "", (int)sizeof(un->sun_path) - 1,
+                         un->sun_path + abstract);
+                return buf;
+        }
         if (addr_ip_port(sa, ip, sizeof(ip), port, sizeof(port)) < 0) {
                 snprintf(buf, size, "(unknown address family %d)", sa->sa_family);
                 return buf;

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* Longest text addr_format() writes, with its NUL: "[v6%scope]:65535". */
-#define ADDR_STRLEN 72
+/* Longest text addr_format() writes, with its NUL: "unix:@" and a 107-byte name. */
+#define ADDR_STRLEN 120
 
 /*
  * One address to listen on. `dual_stack` marks "*:PORT" / ":PORT": an IPv6
@@ -21,16 +21,18 @@ struct listen_addr {
 };
 
 /*
- * Parse a listen address: "A.B.C.D:PORT", "[V6]:PORT", "*:PORT" or ":PORT".
- * PORT is 1..65535 or a service name from /etc/services (looked up for tcp,
- * so call this at load time only). Hosts must be numeric: no DNS at start.
- * On error returns -EINVAL and points *ret_error at a static message.
+ * Parse a listen address: "A.B.C.D:PORT", "[V6]:PORT", "*:PORT", ":PORT",
+ * "unix:/path" (AF_UNIX, a socket file) or "unix:@name" (Linux abstract
+ * namespace). PORT is 1..65535 or a service name from /etc/services (tcp,
+ * then udp; call this at load time only). Hosts must be numeric: no DNS at
+ * start. On error returns -EINVAL and points *ret_error at a static message.
  */
 int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error);
 
 /*
  * Write "A.B.C.D:PORT" or "[V6]:PORT" (IPv4-mapped IPv6 as IPv4) for an
- * AF_INET or AF_INET6 address into buf (at least ADDR_STRLEN bytes).
+ * AF_INET or AF_INET6 address, "unix:/path", "unix:@name" or "unix:" (an
+ * unnamed peer) for AF_UNIX, into buf (at least ADDR_STRLEN bytes).
  * Never allocates. Returns buf.
  */
 char *addr_format(const struct sockaddr *sa, char *buf, size_t size);

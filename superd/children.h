@@ -8,7 +8,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <systemd/sd-event.h>
+
+#include "source.h"
+
 struct service_state;
+struct listener;
 
 /* One running handler. Records move when the table grows: do not keep pointers across children_add(). */
 struct child {
@@ -16,7 +21,12 @@ struct child {
         bool exec_failed;           /* already logged at spawn; do not log the exit again */
         struct service_state *svc;  /* holds a reference (see server.c) */
         uint64_t start_usec;        /* CLOCK_MONOTONIC */
-        struct sockaddr_in6 remote; /* AF_INET or AF_INET6 peer (sockaddr_in fits) */
+        struct sockaddr_in6 remote; /* AF_INET or AF_INET6 peer (sockaddr_in fits); AF_UNIX: family only */
+        struct listener *wait_listener; /* wait = yes: the listener it holds, watched again at its exit */
+        struct source_key source;   /* counted in its service's per-source table when counted_source */
+        bool counted_source;
+        bool term_sent;             /* timeout: SIGTERM sent, SIGKILL next */
+        sd_event_source *timeout;   /* timeout: the timer, NULL without one (the record owns it) */
 };
 
 struct child_table {

@@ -12,7 +12,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -29,6 +31,26 @@ const char config_default_main_file[] = SYSCONFDIR "/superd/superd.conf";
 
 #define MAX_FILE_SIZE (1 << 20)     /* bytes; a drop-in larger than this is a mistake */
 #define MAX_INSTANCES_LIMIT 1000000 /* sanity bound for max-instances, max-children */
+
+/* Ranges of the integer keys, checked where they are parsed. */
+static const struct int_range {
+        const char *key;
+        long min, max;
+} int_ranges[] = {
+        { "max-instances", 0, MAX_INSTANCES_LIMIT },
+        { "backlog", 0, 65535 },
+        { "receive-buffer", 0, 1 << 30 }, /* bytes */
+        { "send-buffer", 0, 1 << 30 },
+        { "max-per-source", 0, MAX_INSTANCES_LIMIT },
+        { "per-source-prefix6", 0, 128 },
+        { "rate-pause", 1, 86400 },             /* seconds */
+        { "timeout", 0, 31536000 },             /* seconds: a year */
+        { "nice", -20, 19 },
+        { "rlimit-nofile", 0, 1 << 30 },
+        { "rlimit-as", 0, LONG_MAX },           /* bytes */
+        { "rlimit-cpu", 0, LONG_MAX },          /* seconds */
+        { "rlimit-nproc", 0, 1 << 30 },
+};
 
 /*
  * Variables `env` and `pass-env` may not set: superd sets them per handler,
@@ -251,6 +273,49 @@ static int parse_stderr_mode(const char *s, enum stderr_mode *ret)
         return -EINVAL;
 }
 
+static const char *const socket_type_names[] = {
+        [SOCK_STREAM] = "stream", [SOCK_DGRAM] = "dgram", [SOCK_SEQPACKET] = "seqpacket",
+};
+
+static int parse_socket_type(const char *s)
+{
+        for (size_t i = 0; i < sizeof(socket_type_names) / sizeof(socket_type_names[0]); i++)
+                if (socket_type_names[i] && strcmp(s, socket_type_names[i]) == 0)
+                        return (int)i;
+        return -EINVAL;
+}
+
+/* max-rate: "N/s" (or a bare N), connections per second. */
+static int parse_rate(const char *s, unsigned *ret)
+{
+        char *end;
+        unsigned long v;
+
+        if (!isdigit((unsigned char)s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || v > MAX_INSTANCES_LIMIT || (*end && strcmp(end, "/s") != 0))
+                return -EINVAL;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+/* socket-mode and umask: octal permission bits, "0660" or "660". */
+static int parse_mode(const char *s, mode_t *ret)
+{
+        char *end;
+        unsigned long v;
+
+        if (!*s || strspn(s, "01234567") != strlen(s))
+                return -EINVAL;
+        v = strtoul(s, &end, 8);
+        if (v > 0777)
+                return -EINVAL;
+        *ret = (mode_t)v;
+        return 0;
+}
+
 static const char *stderr_mode_name(enum stderr_mode m)
 {
         return m == STDERR_SOCKET ? "socket" : m == STDERR_NULL ? "null" : "log";
@@ -277,10 +342,45 @@ static bool check_value(cfg_t *cfg, const char *name, const char *s, unsigned i)
                         return true;
                 return false;
         } else if (strcmp(name, "socket-type") == 0) {
-                if (strcmp(s, "dgram") == 0 || strcmp(s, "seqpacket") == 0)
-                        report(file, line, "socket-type: '%s' is not supported yet (only stream)", s);
-                else if (strcmp(s, "stream") != 0)
+                if (parse_socket_type(s) < 0)
                         report(file, line, "socket-type: '%s': expected stream, dgram or seqpacket", s);
+        } else if (strcmp(name, "builtin") == 0) {
+                if (builtin_from_name(s) == BUILTIN_NONE)
+                        report(file, line, "builtin: '%s': expected echo, discard, chargen, daytime or time", s);
+        } else if (strcmp(name, "socket-mode") == 0) {
+                mode_t m;
+                if (parse_mode(s, &m) < 0)
+                        report(file, line, "socket-mode: '%s': expected octal permission bits such as 0660", s);
+        } else if (strcmp(name, "umask") == 0) {
+                mode_t m;
+                if (parse_mode(s, &m) < 0)
+                        report(file, line, "umask: '%s': expected octal permission bits such as 022", s);
+        } else if (strcmp(name, "max-rate") == 0) {
+                unsigned v;
+                if (parse_rate(s, &v) < 0)
+                        report(file, line, "max-rate: '%s': expected connections per second, such as 100/s", s);
+        } else if (strcmp(name, "allow") == 0 || strcmp(name, "deny") == 0) {
+                struct cidr c;
+                if (cidr_parse(s, &c, &why) < 0)
+                        report(file, line, "%s: '%s': %s", name, s, why);
+        } else if (strcmp(name, "working-directory") == 0) {
+                struct stat st;
+                if (s[0] != '/')
+                        report(file, line, "working-directory: '%s' is not an absolute path", s);
+                else if (stat(s, &st) < 0)
+                        report(file, line, "working-directory: %s: %s", s, strerror(errno));
+                else if (!S_ISDIR(st.st_mode))
+                        report(file, line, "working-directory: %s is not a folder", s);
+                else
+                        return true;
+                return false;
+        } else if (strcmp(name, "socket-user") == 0) {
+                if (!resolve_creds(s, NULL, &why))
+                        report(file, line, "socket-user: '%s': %s", s, why);
+        } else if (strcmp(name, "socket-group") == 0) {
+                gid_t g;
+                if (lookup_group(s, &g) < 0)
+                        report(file, line, "socket-group: '%s': unknown group", s);
         } else if (strcmp(name, "user") == 0) {
                 if (!resolve_creds(s, NULL, &why))
                         report(file, line, "user: '%s': %s", s, why);
@@ -332,15 +432,13 @@ static int validate_option(cfg_t *cfg, cfg_opt_t *opt)
                 break;
         case CFGT_INT: {
                 long v = cfg_opt_getnint(opt, n - 1);
-                if (v < 0 || v > MAX_INSTANCES_LIMIT)
-                        report(L->root->filename, cfg->line, "%s: %ld is out of range (0-%d)", opt->name, v,
-                               MAX_INSTANCES_LIMIT);
+                for (size_t i = 0; i < sizeof(int_ranges) / sizeof(int_ranges[0]); i++)
+                        if (strcmp(opt->name, int_ranges[i].key) == 0 &&
+                            (v < int_ranges[i].min || v > int_ranges[i].max))
+                                report(L->root->filename, cfg->line, "%s: %ld is out of range (%ld-%ld)", opt->name,
+                                       v, int_ranges[i].min, int_ranges[i].max);
                 break;
         }
-        case CFGT_BOOL:
-                if (strcmp(opt->name, "wait") == 0 && cfg_opt_getnbool(opt, n - 1))
-                        report(L->root->filename, cfg->line, "wait = yes is not supported yet");
-                break;
         default:
                 break;
         }
@@ -402,6 +500,10 @@ static int validate_main_option(cfg_t *cfg, cfg_opt_t *opt)
                 if (log_level_from_string(v) < 0)
                         report(L->root->filename, cfg->line,
                                "log-level: '%s': expected err, warning, notice, info or debug", v);
+        } else if (strcmp(opt->name, "status-socket") == 0) {
+                const char *v = cfg_opt_getnstr(opt, 0);
+                if (strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                        report(L->root->filename, cfg->line, "status-socket: path too long (107 bytes at most)");
         } else if (strcmp(opt->name, "max-children") == 0) {
                 long v = cfg_opt_getnint(opt, 0);
                 if (v < 0 || v > MAX_INSTANCES_LIMIT)
@@ -424,12 +526,39 @@ static int validate_defaults_section(cfg_t *cfg, cfg_opt_t *opt)
         CFG_STR("socket-type", NULL, CFGF_NODEFAULT),                 \
         CFG_BOOL("wait", cfg_false, CFGF_NODEFAULT),                  \
         CFG_STR_LIST("exec", NULL, CFGF_NODEFAULT),                   \
+        CFG_STR("builtin", NULL, CFGF_NODEFAULT),                     \
+        CFG_INT("backlog", 0, CFGF_NODEFAULT),                        \
+        CFG_INT("receive-buffer", 0, CFGF_NODEFAULT),                 \
+        CFG_INT("send-buffer", 0, CFGF_NODEFAULT),                    \
+        CFG_BOOL("reuse-port", cfg_false, CFGF_NODEFAULT),            \
+        CFG_BOOL("keepalive", cfg_false, CFGF_NODEFAULT),             \
+        CFG_BOOL("nodelay", cfg_false, CFGF_NODEFAULT),               \
+        CFG_BOOL("ipv6-only", cfg_false, CFGF_NODEFAULT),             \
+        CFG_BOOL("free-bind", cfg_false, CFGF_NODEFAULT),             \
+        CFG_STR("socket-user", NULL, CFGF_NODEFAULT),                 \
+        CFG_STR("socket-group", NULL, CFGF_NODEFAULT),                \
+        CFG_STR("socket-mode", NULL, CFGF_NODEFAULT),                 \
         CFG_STR("user", NULL, CFGF_NODEFAULT),                        \
         CFG_STR("group", NULL, CFGF_NODEFAULT),                       \
         CFG_STR("stderr", NULL, CFGF_NODEFAULT),                      \
         CFG_STR_LIST("env", NULL, CFGF_NODEFAULT),                    \
         CFG_STR_LIST("pass-env", NULL, CFGF_NODEFAULT),               \
         CFG_INT("max-instances", 0, CFGF_NODEFAULT),                  \
+        CFG_INT("max-per-source", 0, CFGF_NODEFAULT),                 \
+        CFG_INT("per-source-prefix6", 0, CFGF_NODEFAULT),             \
+        CFG_STR("max-rate", NULL, CFGF_NODEFAULT),                    \
+        CFG_INT("rate-pause", 0, CFGF_NODEFAULT),                     \
+        CFG_STR_LIST("allow", NULL, CFGF_NODEFAULT),                  \
+        CFG_STR_LIST("deny", NULL, CFGF_NODEFAULT),                   \
+        CFG_INT("timeout", 0, CFGF_NODEFAULT),                        \
+        CFG_INT("nice", 0, CFGF_NODEFAULT),                           \
+        CFG_STR("umask", NULL, CFGF_NODEFAULT),                       \
+        CFG_STR("working-directory", NULL, CFGF_NODEFAULT),           \
+        CFG_INT("rlimit-nofile", 0, CFGF_NODEFAULT),                  \
+        CFG_INT("rlimit-as", 0, CFGF_NODEFAULT),                      \
+        CFG_INT("rlimit-cpu", 0, CFGF_NODEFAULT),                     \
+        CFG_INT("rlimit-nproc", 0, CFGF_NODEFAULT),                   \
+        CFG_BOOL("no-new-privileges", cfg_false, CFGF_NODEFAULT),     \
         CFG_BOOL("disable", cfg_false, CFGF_NODEFAULT),               \
         CFG_END()
 
@@ -441,6 +570,7 @@ static cfg_opt_t main_opts[] = {
         CFG_STR("helpers-dir", HELPERSDIR, CFGF_NONE),
         CFG_STR("log-level", "info", CFGF_NONE),
         CFG_INT("max-children", 1024, CFGF_NONE),
+        CFG_STR("status-socket", "", CFGF_NONE),
         CFG_SEC("defaults", defaults_opts, CFGF_NONE),
         CFG_END(),
 };
@@ -582,6 +712,7 @@ static cfg_t *parse_file(const char *path, cfg_opt_t *opts, bool dropin)
                 cfg_set_validate_func(cfg, "defaults", validate_defaults_section);
                 cfg_set_validate_func(cfg, "log-level", validate_main_option);
                 cfg_set_validate_func(cfg, "max-children", validate_main_option);
+                cfg_set_validate_func(cfg, "status-socket", validate_main_option);
         }
         L->root = cfg;
         L->section_line = 0;
@@ -616,11 +747,16 @@ struct service *service_free(struct service *s)
         free(s->listen);
         strv_free(s->listen_text);
         strv_free(s->argv);
+        free(s->socket_user);
+        free(s->socket_group);
         free(s->user);
         free(s->group);
         free(s->groups);
         strv_free(s->env);
         strv_free(s->pass_env);
+        free(s->allow);
+        free(s->deny);
+        free(s->process.working_directory);
         free(s);
         return NULL;
 }
@@ -662,6 +798,170 @@ static char *str_or(cfg_t *sec, const char *key, const char *fallback, bool *oom
         return d;
 }
 
+static bool bool_or(cfg_t *sec, const char *key, bool fallback)
+{
+        return cfg_size(sec, key) ? cfg_getbool(sec, key) : fallback;
+}
+
+static long int_or(cfg_t *sec, const char *key, long fallback)
+{
+        return cfg_size(sec, key) ? cfg_getint(sec, key) : fallback;
+}
+
+/* The socket settings of s, from its section or else the template. Returns 0 or -ENOMEM. */
+static int socket_options_of(cfg_t *sec, const struct service *tmpl, struct service *s)
+{
+        const struct socket_options *t = &tmpl->sockopt;
+        struct socket_options *o = &s->sockopt;
+        bool oom = false;
+
+        o->backlog = (int)int_or(sec, "backlog", t->backlog);
+        o->receive_buffer = (int)int_or(sec, "receive-buffer", t->receive_buffer);
+        o->send_buffer = (int)int_or(sec, "send-buffer", t->send_buffer);
+        o->reuse_port = bool_or(sec, "reuse-port", t->reuse_port);
+        o->keepalive = bool_or(sec, "keepalive", t->keepalive);
+        o->nodelay = bool_or(sec, "nodelay", t->nodelay);
+        o->ipv6_only = bool_or(sec, "ipv6-only", t->ipv6_only);
+        o->free_bind = bool_or(sec, "free-bind", t->free_bind);
+        o->socket_mode = t->socket_mode;
+        if (cfg_size(sec, "socket-mode"))
+                parse_mode(cfg_getstr(sec, "socket-mode"), &o->socket_mode);
+        s->socket_user = str_or(sec, "socket-user", tmpl->socket_user, &oom);
+        s->socket_group = str_or(sec, "socket-group", tmpl->socket_group, &oom);
+        if (oom)
+                return -ENOMEM;
+        o->set_owner = s->socket_user || s->socket_group;
+        o->socket_uid = (uid_t)-1; /* lchown(2): -1 leaves it unchanged */
+        o->socket_gid = (gid_t)-1;
+        if (s->socket_user) {
+                const char *why;
+                const struct cred_cache *c = resolve_creds(s->socket_user, NULL, &why);
+                if (c) {
+                        o->socket_uid = c->uid;
+                        o->socket_gid = c->gid;
+                }
+        }
+        if (s->socket_group)
+                lookup_group(s->socket_group, &o->socket_gid);
+        return 0;
+}
+
+/* A `allow`/`deny` list of s's section, or the template's. Values were checked at their lines. */
+static int cidrs_of(cfg_t *sec, const char *key, const struct cidr *fallback, size_t n_fallback, struct cidr **ret,
+                    size_t *ret_n)
+{
+        unsigned n = cfg_size(sec, key);
+        const char *why;
+
+        if (n == 0) {
+                n = (unsigned)n_fallback;
+                if (n && !(*ret = malloc(n * sizeof(**ret))))
+                        return -ENOMEM;
+                if (n)
+                        memcpy(*ret, fallback, n * sizeof(**ret));
+                *ret_n = n;
+                return 0;
+        }
+        *ret = calloc(n, sizeof(**ret));
+        if (!*ret)
+                return -ENOMEM;
+        *ret_n = 0;
+        for (unsigned i = 0; i < n; i++)
+                if (cidr_parse(cfg_getnstr(sec, key, i), &(*ret)[*ret_n], &why) == 0)
+                        (*ret_n)++;
+        return 0;
+}
+
+/* Limits, access lists and process settings of s, from its section or else the template. */
+static int limits_of(cfg_t *sec, const struct service *tmpl, struct service *s)
+{
+        const struct process_settings *t = &tmpl->process;
+        struct process_settings *p = &s->process;
+        bool oom = false;
+
+        s->max_per_source = (unsigned)int_or(sec, "max-per-source", tmpl->max_per_source);
+        s->per_source_prefix6 = (unsigned)int_or(sec, "per-source-prefix6", tmpl->per_source_prefix6);
+        s->max_rate = tmpl->max_rate;
+        if (cfg_size(sec, "max-rate"))
+                parse_rate(cfg_getstr(sec, "max-rate"), &s->max_rate);
+        s->rate_pause = (unsigned)int_or(sec, "rate-pause", tmpl->rate_pause);
+        s->timeout = (unsigned)int_or(sec, "timeout", tmpl->timeout);
+        if (cidrs_of(sec, "allow", tmpl->allow, tmpl->n_allow, &s->allow, &s->n_allow) < 0 ||
+            cidrs_of(sec, "deny", tmpl->deny, tmpl->n_deny, &s->deny, &s->n_deny) < 0)
+                return -ENOMEM;
+
+        p->set_nice = cfg_size(sec, "nice") || t->set_nice;
+        p->nice = (int)int_or(sec, "nice", t->nice);
+        p->umask = t->umask;
+        if (cfg_size(sec, "umask")) {
+                mode_t m = 0;
+                parse_mode(cfg_getstr(sec, "umask"), &m);
+                p->umask = (int)m;
+        }
+        p->working_directory = str_or(sec, "working-directory", t->working_directory, &oom);
+        p->rlimit_nofile = int_or(sec, "rlimit-nofile", t->rlimit_nofile);
+        p->rlimit_as = int_or(sec, "rlimit-as", t->rlimit_as);
+        p->rlimit_cpu = int_or(sec, "rlimit-cpu", t->rlimit_cpu);
+        p->rlimit_nproc = int_or(sec, "rlimit-nproc", t->rlimit_nproc);
+        p->no_new_privileges = bool_or(sec, "no-new-privileges", t->no_new_privileges);
+        return oom ? -ENOMEM : 0;
+}
+
+/* Settings that are valid one by one but not together (superd -t reports them with the service's line). */
+static bool check_combination(const struct service *s, const char *file, int line)
+{
+        const struct socket_options *o = &s->sockopt;
+        bool ip = false, ip6 = false, unix_file = false, unix_any = false;
+        unsigned errors = L->n_errors;
+
+        for (size_t i = 0; i < s->n_listen; i++) {
+                const struct sockaddr_un *un = (const struct sockaddr_un *)&s->listen[i].sa;
+                int family = s->listen[i].sa.ss_family;
+                ip |= family != AF_UNIX;
+                ip6 |= family == AF_INET6;
+                unix_any |= family == AF_UNIX;
+                unix_file |= family == AF_UNIX && un->sun_path[0] == '/';
+        }
+#define BAD(...) report(file, line, "service '%s': " __VA_ARGS__)
+        if (s->socket_type == SOCK_SEQPACKET && ip)
+                BAD("socket-type = seqpacket needs unix: addresses (no SCTP over IP)", s->name);
+        if (s->builtin && unix_any)
+                BAD("builtin %s serves IP addresses only, not unix:", s->name, builtin_name(s->builtin));
+        if (s->builtin && s->socket_type == SOCK_SEQPACKET)
+                BAD("builtin %s needs socket-type stream or dgram", s->name, builtin_name(s->builtin));
+        if (s->builtin && (s->timeout || s->process.set_nice || s->process.umask >= 0 ||
+                           s->process.working_directory || s->process.no_new_privileges ||
+                           s->process.rlimit_nofile >= 0 || s->process.rlimit_as >= 0 ||
+                           s->process.rlimit_cpu >= 0 || s->process.rlimit_nproc >= 0))
+                BAD("timeout and process settings do not apply to a builtin (nothing is spawned)", s->name);
+        if (s->builtin && s->max_per_source)
+                BAD("max-per-source counts running handlers; a builtin spawns none (use max-instances)", s->name);
+        if ((s->max_per_source || s->n_allow || s->n_deny) && !ip)
+                BAD("max-per-source, allow and deny need IP addresses (unix: peers have none)", s->name);
+        if ((s->max_per_source || s->n_allow || s->n_deny) && (s->wait || s->socket_type == SOCK_DGRAM))
+                BAD("max-per-source, allow and deny are checked per connection: they need a stream service with "
+                    "wait = no",
+                    s->name);
+        if (s->builtin && s->socket_type == SOCK_STREAM && s->wait)
+                BAD("wait = yes does not apply to a stream builtin (each connection is served in-process)",
+                    s->name);
+        if (!s->builtin && s->socket_type == SOCK_DGRAM && !s->wait)
+                BAD("wait = no needs a builtin on a dgram socket: a datagram has no connection to hand over",
+                    s->name);
+        if (s->socket_type == SOCK_DGRAM && o->backlog)
+                BAD("backlog applies to stream and seqpacket sockets only", s->name);
+        if ((o->keepalive || o->nodelay) && (!ip || s->socket_type != SOCK_STREAM))
+                BAD("%s applies to TCP (stream over IP) only", s->name, o->keepalive ? "keepalive" : "nodelay");
+        if ((o->free_bind || o->reuse_port) && !ip)
+                BAD("%s applies to IP addresses only", s->name, o->free_bind ? "free-bind" : "reuse-port");
+        if (o->ipv6_only && !ip6)
+                BAD("ipv6-only needs an IPv6 address ([V6]:PORT or *:PORT)", s->name);
+        if ((s->socket_user || s->socket_group || o->socket_mode != 0666) && !unix_file)
+                BAD("socket-user, socket-group and socket-mode apply to unix:/path addresses only", s->name);
+#undef BAD
+        return L->n_errors == errors;
+}
+
 /*
  * Build a service from a section, taking what it does not set from `tmpl`
  * (the defaults). Values were checked while parsing; what is checked here
@@ -688,8 +988,26 @@ static struct service *service_new(cfg_t *sec, const struct service *tmpl, const
         s->group = str_or(sec, "group", tmpl->group, &oom);
         if (!s->name || !s->file || oom)
                 goto oom;
-        s->socket_type = SOCK_STREAM;
-        s->wait = cfg_size(sec, "wait") ? cfg_getbool(sec, "wait") : tmpl->wait;
+        /* A section's own exec or builtin replaces the other inherited from `defaults`. */
+        if (cfg_size(sec, "builtin") && cfg_size(sec, "exec")) {
+                report(file, line, "service '%s': exec and builtin exclude each other", name);
+                return service_free(s);
+        }
+        s->builtin = cfg_size(sec, "builtin") ? builtin_from_name(cfg_getstr(sec, "builtin"))
+                     : cfg_size(sec, "exec") ? BUILTIN_NONE
+                                             : tmpl->builtin;
+        if (s->builtin)
+                s->argv = strv_free(s->argv);
+        s->socket_type = cfg_size(sec, "socket-type") ? parse_socket_type(cfg_getstr(sec, "socket-type"))
+                         : tmpl->socket_type                 ? tmpl->socket_type
+                                                             : SOCK_STREAM;
+        s->wait_set = cfg_size(sec, "wait") || tmpl->wait_set;
+        /* inetd: dgram services default to wait, stream ones to nowait. */
+        s->wait = cfg_size(sec, "wait") ? cfg_getbool(sec, "wait")
+                  : tmpl->wait_set      ? tmpl->wait
+                                        : s->socket_type == SOCK_DGRAM;
+        if (socket_options_of(sec, tmpl, s) < 0 || limits_of(sec, tmpl, s) < 0)
+                goto oom;
         s->disable = cfg_size(sec, "disable") ? cfg_getbool(sec, "disable") : tmpl->disable;
         s->max_instances = cfg_size(sec, "max-instances") ? (unsigned)cfg_getint(sec, "max-instances")
                                                           : tmpl->max_instances;
@@ -703,8 +1021,10 @@ static struct service *service_new(cfg_t *sec, const struct service *tmpl, const
                 report(file, line, "service '%s' has no listen address", name);
                 return service_free(s);
         }
-        if (!s->argv && !is_template) {
-                report(file, line, "service '%s' has no exec", name);
+        if (cfg_size(sec, "builtin") && !s->builtin)
+                return service_free(s); /* an unknown builtin, reported at its line */
+        if (!s->argv && !s->builtin && !is_template) {
+                report(file, line, "service '%s' has no exec (or builtin)", name);
                 return service_free(s);
         }
         if (s->n_listen) {
@@ -722,6 +1042,9 @@ static struct service *service_new(cfg_t *sec, const struct service *tmpl, const
                                         return service_free(s);
                                 }
         }
+
+        if (!is_template && !check_combination(s, file, line))
+                return service_free(s);
 
         if (!s->user && !(s->user = strdup(default_user())))
                 goto oom;
@@ -756,6 +1079,7 @@ struct config *config_free(struct config *c)
         free(c->main_file);
         free(c->services_dir);
         free(c->helpers_dir);
+        free(c->status_socket);
         free(c);
         return NULL;
 }
@@ -876,11 +1200,22 @@ struct listen_ref {
         size_t order; /* load order, so the first user is named as the original */
 };
 
+/* Two listeners clash when they share an address in one namespace: TCP, UDP, or unix (any type). */
+static int namespace_of(const struct listen_ref *r)
+{
+        if (r->svc->listen[r->i].sa.ss_family == AF_UNIX)
+                return 0;
+        return r->svc->socket_type == SOCK_DGRAM ? 1 : 2;
+}
+
 static int compare_listen_refs(const void *a, const void *b)
 {
         const struct listen_ref *x = a, *y = b;
         const struct listen_addr *p = &x->svc->listen[x->i], *q = &y->svc->listen[y->i];
-        int r = p->len != q->len ? (p->len < q->len ? -1 : 1) : memcmp(&p->sa, &q->sa, p->len);
+        int r = namespace_of(x) - namespace_of(y);
+
+        if (r == 0)
+                r = p->len != q->len ? (p->len < q->len ? -1 : 1) : memcmp(&p->sa, &q->sa, p->len);
 
         return r ? r : (x->order < y->order ? -1 : x->order > y->order);
 }
@@ -907,7 +1242,7 @@ static void check_listen_conflicts(const struct config *c)
         qsort(refs, n, sizeof(*refs), compare_listen_refs);
         for (size_t i = 1, first = 0; i < n; i++) {
                 const struct listen_ref *a = &refs[first], *b = &refs[i];
-                if (!addr_equal(&a->svc->listen[a->i], &b->svc->listen[b->i])) {
+                if (namespace_of(a) != namespace_of(b) || !addr_equal(&a->svc->listen[a->i], &b->svc->listen[b->i])) {
                         first = i;
                         continue;
                 }
@@ -922,7 +1257,14 @@ static void check_listen_conflicts(const struct config *c)
 /* Read the main file (if any) into c and the defaults template. */
 static int load_main(struct config *c, const char *main_file, struct service **ret_tmpl)
 {
-        static const struct service builtin = { .max_instances = 256, .stderr_mode = STDERR_LOG };
+        static const struct service builtin_defaults = {
+                .max_instances = 256,
+                .stderr_mode = STDERR_LOG,
+                .sockopt.socket_mode = 0666,
+                .per_source_prefix6 = 128,
+                .rate_pause = 10,
+                .process = { .umask = -1, .rlimit_nofile = -1, .rlimit_as = -1, .rlimit_cpu = -1, .rlimit_nproc = -1 },
+        };
         struct service *tmpl = NULL;
         cfg_t *cfg = NULL;
         const char *name = main_file ? main_file : "(built-in defaults)";
@@ -948,6 +1290,10 @@ static int load_main(struct config *c, const char *main_file, struct service **r
         c->max_children = (unsigned)cfg_getint(cfg, "max-children");
         c->services_dir = relative_to(main_file, cfg_getstr(cfg, "services-dir"));
         c->helpers_dir = relative_to(main_file, cfg_getstr(cfg, "helpers-dir"));
+        if (*cfg_getstr(cfg, "status-socket") && !(c->status_socket = relative_to(main_file, cfg_getstr(cfg, "status-socket")))) {
+                cfg_free(cfg);
+                return -ENOMEM;
+        }
         if (!c->services_dir || !c->helpers_dir) {
                 cfg_free(cfg);
                 return -ENOMEM;
@@ -955,7 +1301,7 @@ static int load_main(struct config *c, const char *main_file, struct service **r
         /* Drop-ins name helpers as "${SUPERD_HELPERS}/NAME"; libconfuse expands it from our environment. */
         setenv("SUPERD_HELPERS", c->helpers_dir, 1);
 
-        tmpl = service_new(cfg_getsec(cfg, "defaults"), &builtin, "defaults", name, 0, true);
+        tmpl = service_new(cfg_getsec(cfg, "defaults"), &builtin_defaults, "defaults", name, 0, true);
         cfg_free(cfg);
         if (!tmpl)
                 return -EINVAL;
@@ -1044,17 +1390,86 @@ static void print_strv(FILE *out, const char *key, char *const *v)
         fprintf(out, " }\n");
 }
 
+static void print_socket_options(FILE *out, const struct service *s)
+{
+        const struct socket_options *o = &s->sockopt;
+
+        fprintf(out, "    %-14s = %d%s\n", "backlog", o->backlog, o->backlog ? "" : "  # SOMAXCONN");
+        if (o->receive_buffer)
+                fprintf(out, "    %-14s = %d\n", "receive-buffer", o->receive_buffer);
+        if (o->send_buffer)
+                fprintf(out, "    %-14s = %d\n", "send-buffer", o->send_buffer);
+        fprintf(out, "    %-14s = %s\n", "reuse-port", o->reuse_port ? "yes" : "no");
+        fprintf(out, "    %-14s = %s\n", "keepalive", o->keepalive ? "yes" : "no");
+        fprintf(out, "    %-14s = %s\n", "nodelay", o->nodelay ? "yes" : "no");
+        fprintf(out, "    %-14s = %s\n", "ipv6-only", o->ipv6_only ? "yes" : "no");
+        fprintf(out, "    %-14s = %s\n", "free-bind", o->free_bind ? "yes" : "no");
+        if (s->socket_user)
+                fprintf(out, "    %-14s = \"%s\"  # uid %u\n", "socket-user", s->socket_user, (unsigned)o->socket_uid);
+        if (s->socket_group)
+                fprintf(out, "    %-14s = \"%s\"  # gid %u\n", "socket-group", s->socket_group,
+                        (unsigned)o->socket_gid);
+        fprintf(out, "    %-14s = %04o\n", "socket-mode", (unsigned)o->socket_mode);
+}
+
+static void print_cidrs(FILE *out, const char *key, const struct cidr *v, size_t n)
+{
+        char buf[CIDR_STRLEN];
+
+        if (!n)
+                return;
+        fprintf(out, "    %-14s = {", key);
+        for (size_t i = 0; i < n; i++)
+                fprintf(out, "%s \"%s\"", i ? "," : "", cidr_format(&v[i], buf, sizeof(buf)));
+        fprintf(out, " }\n");
+}
+
+static void print_rlimit(FILE *out, const char *key, long long v)
+{
+        if (v >= 0)
+                fprintf(out, "    %-14s = %lld\n", key, v);
+}
+
+static void print_limits(FILE *out, const struct service *s)
+{
+        const struct process_settings *p = &s->process;
+
+        fprintf(out, "    %-14s = %u\n", "max-per-source", s->max_per_source);
+        fprintf(out, "    %-14s = %u\n", "per-source-prefix6", s->per_source_prefix6);
+        fprintf(out, "    %-14s = \"%u/s\"%s\n", "max-rate", s->max_rate, s->max_rate ? "" : "  # no limit");
+        fprintf(out, "    %-14s = %u\n", "rate-pause", s->rate_pause);
+        print_cidrs(out, "allow", s->allow, s->n_allow);
+        print_cidrs(out, "deny", s->deny, s->n_deny);
+        fprintf(out, "    %-14s = %u%s\n", "timeout", s->timeout, s->timeout ? "" : "  # none");
+        if (p->set_nice)
+                fprintf(out, "    %-14s = %d\n", "nice", p->nice);
+        if (p->umask >= 0)
+                fprintf(out, "    %-14s = %04o\n", "umask", (unsigned)p->umask);
+        if (p->working_directory)
+                fprintf(out, "    %-14s = \"%s\"\n", "working-directory", p->working_directory);
+        print_rlimit(out, "rlimit-nofile", p->rlimit_nofile);
+        print_rlimit(out, "rlimit-as", p->rlimit_as);
+        print_rlimit(out, "rlimit-cpu", p->rlimit_cpu);
+        print_rlimit(out, "rlimit-nproc", p->rlimit_nproc);
+        fprintf(out, "    %-14s = %s\n", "no-new-privileges", p->no_new_privileges ? "yes" : "no");
+}
+
 void config_print(const struct config *c, FILE *out)
 {
         fprintf(out, "# main file: %s\n", c->main_file ? c->main_file : "(none, built-in defaults)");
         fprintf(out, "services-dir = \"%s\"\nhelpers-dir  = \"%s\"\nlog-level    = %s\nmax-children = %u\n",
                 c->services_dir, c->helpers_dir, log_level_to_string(c->log_level), c->max_children);
+        fprintf(out, "status-socket = \"%s\"%s\n", c->status_socket ? c->status_socket : "",
+                c->status_socket ? "" : "  # none");
         for (size_t i = 0; i < c->n_services; i++) {
                 const struct service *s = c->services[i];
                 fprintf(out, "\n# %s:%u\nservice %s {\n", s->file, s->line, s->name);
                 print_strv(out, "listen", s->listen_text);
-                fprintf(out, "    %-14s = stream\n", "socket-type");
+                fprintf(out, "    %-14s = %s\n", "socket-type", socket_type_names[s->socket_type]);
                 fprintf(out, "    %-14s = %s\n", "wait", s->wait ? "yes" : "no");
+                print_socket_options(out, s);
+                if (s->builtin)
+                        fprintf(out, "    %-14s = %s\n", "builtin", builtin_name(s->builtin));
                 print_strv(out, "exec", s->argv);
                 fprintf(out, "    %-14s = \"%s\"  # uid %u\n", "user", s->user, (unsigned)s->uid);
                 if (s->group) {
@@ -1068,6 +1483,7 @@ void config_print(const struct config *c, FILE *out)
                 print_strv(out, "env", s->env);
                 print_strv(out, "pass-env", s->pass_env);
                 fprintf(out, "    %-14s = %u\n", "max-instances", s->max_instances);
+                print_limits(out, s);
                 fprintf(out, "    %-14s = %s\n", "disable", s->disable ? "yes" : "no");
                 fprintf(out, "}\n");
         }

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "acl.h"
 #include "addr.h"
+#include "builtin.h"
+#include "listener.h"
 
 enum stderr_mode {
         STDERR_LOG,    /* journal stream tagged with the service name, else superd's stderr */
@@ -28,10 +31,14 @@ struct service {
         struct listen_addr *listen;
         char **listen_text;  /* listen entries as written, same order */
         size_t n_listen;
-        int socket_type;     /* SOCK_STREAM */
-        bool wait;           /* inetd wait; only `no` for now */
+        int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
+        bool wait;           /* inetd wait: the listening socket goes to one handler at a time */
+        bool wait_set;       /* wait was given, not derived from socket-type (merging `defaults`) */
+        struct socket_options sockopt; /* applied to every listener of the service */
+        char *socket_user, *socket_group; /* as written, NULL when not set */
 
-        char **argv;         /* exec, NULL-terminated; argv[0] absolute */
+        enum builtin builtin; /* BUILTIN_NONE for an exec'd handler */
+        char **argv;         /* exec, NULL-terminated; argv[0] absolute; NULL for a builtin */
         char *user, *group;  /* as written (names or numbers) */
         uid_t uid;
         gid_t gid;
@@ -43,6 +50,25 @@ struct service {
         enum stderr_mode stderr_mode;
         bool disable;
         unsigned max_instances;  /* running handlers of this service, 0 = no limit */
+
+        /* Limits and access control (DESIGN §4, §7), checked before anything is spawned. */
+        unsigned max_per_source; /* running handlers per remote address, 0 = no limit (xinetd per_source) */
+        unsigned per_source_prefix6; /* IPv6 sources count per prefix of this many bits (128: per address) */
+        unsigned max_rate;       /* accepted connections per second, 0 = no limit */
+        unsigned rate_pause;     /* seconds of not accepting after max-rate was exceeded */
+        struct cidr *allow, *deny; /* empty allow: everyone; deny wins */
+        size_t n_allow, n_deny;
+        unsigned timeout;        /* seconds a handler may run, 0 = no limit: SIGTERM, SIGKILL 5 s later */
+
+        /* Process settings applied in the child before exec; "inherit" keeps superd's own. */
+        struct process_settings {
+                bool set_nice;
+                int nice;                /* -20..19 */
+                int umask;               /* -1: inherit */
+                char *working_directory; /* NULL: "/" */
+                long long rlimit_nofile, rlimit_as, rlimit_cpu, rlimit_nproc; /* -1: inherit; bytes for as, seconds for cpu */
+                bool no_new_privileges;  /* PR_SET_NO_NEW_PRIVS */
+        } process;
 };
 
 /* The whole configuration. Owns its services. */
@@ -52,6 +78,7 @@ struct config {
         char *helpers_dir;
         int log_level;         /* syslog priority, LOG_INFO by default */
         unsigned max_children; /* all services together, 0 = no limit */
+        char *status_socket;   /* path of the status socket (superctl), NULL for none */
         struct service **services; /* in drop-in order: files lexically, then order in file */
         size_t n_services;
 };

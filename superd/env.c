@@ -69,6 +69,9 @@ fail:
         return r;
 }
 
+/* Append one "NAME=value" to the per-connection slots, its text into buf. */
+#define ADD(...) (*slot++ = p, p += snprintf(p, (size_t)(end - p), __VA_ARGS__) + 1)
+
 int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
                         const struct sockaddr *local)
 {
@@ -84,7 +87,6 @@ int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr 
         if (r < 0)
                 return r;
 
-#define ADD(...) (*slot++ = p, p += snprintf(p, (size_t)(end - p), __VA_ARGS__) + 1)
         ADD("PROTO=TCP");
         ADD("TCPREMOTEIP=%s", rip);
         ADD("TCPREMOTEPORT=%s", rport);
@@ -92,9 +94,38 @@ int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr 
         ADD("TCPLOCALPORT=%s", lport);
         ADD("REMOTE_ADDR=%s", rip);
         ADD("REMOTE_PORT=%s", rport);
-#undef ADD
         *slot = NULL;
         return 0;
+}
+
+int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer)
+{
+        char **slot = e->envp + e->n_fixed;
+        char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE;
+
+        ADD("PROTO=UNIX");
+        if (peer) {
+                ADD("UNIXREMOTEPID=%d", (int)peer->pid);
+                ADD("UNIXREMOTEEUID=%u", (unsigned)peer->uid);
+                ADD("UNIXREMOTEEGID=%u", (unsigned)peer->gid);
+        }
+        *slot = NULL;
+        return 0;
+}
+
+char *handler_env_listen(struct handler_env *e, char *buf, const char *proto, const char *name)
+{
+        char **slot = e->envp + e->n_fixed;
+        char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE, *pid;
+
+        ADD("PROTO=%s", proto);
+        ADD("LISTEN_FDS=1");
+        ADD("LISTEN_FDNAMES=%.200s", name);
+        /* Room for any pid; the child writes its own (spawn_plan.listen_pid). */
+        ADD("LISTEN_PID=%*s", HANDLER_ENV_PID_DIGITS, "");
+        pid = p - 1 - HANDLER_ENV_PID_DIGITS;
+        *slot = NULL;
+        return pid;
 }
 
 void handler_env_done(struct handler_env *e)

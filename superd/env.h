@@ -44,5 +44,27 @@ int handler_env_init(struct handler_env *e, const struct service *s, char *const
 int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
                         const struct sockaddr *local);
 
+/*
+ * Per-connection variables for a unix socket connection: PROTO=UNIX and,
+ * when `peer` (SO_PEERCRED of the connection) is not NULL, UNIXREMOTEPID,
+ * UNIXREMOTEEUID and UNIXREMOTEEGID (UCSPI ipc names). Text into `buf` as
+ * for handler_env_connect(). Never allocates. Returns 0.
+ */
+int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer);
+
+/* Digits reserved for LISTEN_PID: any pid_t fits. */
+#define HANDLER_ENV_PID_DIGITS 10
+
+/*
+ * Variables for a wait = yes handler, which gets the listening socket: PROTO
+ * (`proto`: "TCP", "UDP" or "UNIX") and the sd_listen_fds(3) protocol,
+ * LISTEN_FDS=1, LISTEN_FDNAMES=`name` (the service name) and LISTEN_PID.
+ * The pid is not known before the child exists: LISTEN_PID's value is
+ * HANDLER_ENV_PID_DIGITS blanks, and the returned pointer is where the child
+ * writes its own pid (spawn_plan.listen_pid). Text into `buf` as for
+ * handler_env_connect(). Never allocates.
+ */
+char *handler_env_listen(struct handler_env *e, char *buf, const char *proto, const char *name);
+
 /* Free what handler_env_init() allocated; the struct may be reused afterwards. */
 void handler_env_done(struct handler_env *e);

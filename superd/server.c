@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,18 +19,25 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-journal.h>
 
+#include "acl.h"
+#include "builtin.h"
 #include "children.h"
 #include "daemon.h"
 #include "config.h"
 #include "env.h"
 #include "listener.h"
 #include "log.h"
+#include "ratelimit.h"
+#include "source.h"
 #include "spawn.h"
+#include "status.h"
 
 #define ACCEPT_BATCH 32          /* connections accepted per wakeup, so one port cannot starve others */
 #define STOP_TIMEOUT_USEC (5 * 1000000ULL) /* SIGTERM to SIGKILL at stop */
 #define RESOURCE_PAUSE_MIN_USEC (10 * 1000ULL)  /* first pause after EMFILE and friends */
 #define RESOURCE_PAUSE_MAX_USEC (1000 * 1000ULL)
+#define TIMEOUT_KILL_USEC (5 * 1000000ULL)     /* timeout: SIGTERM to SIGKILL */
+#define REFUSAL_LOG_USEC (10 * 1000000ULL)     /* at most one refusal line per service in this time */
 
 struct service_state;
 
@@ -40,10 +48,18 @@ struct listener {
         sd_event_source *io;
         sd_event_source *retry;    /* one-shot timer after a resource error, lazily created */
         uint64_t retry_usec;       /* current back-off */
-        struct sockaddr_in6 local; /* bound address; AF_INET fits */
+        struct sockaddr_in6 local; /* bound address; AF_INET fits; AF_UNIX: family only */
         bool wildcard;             /* bound to any: read the local address per connection */
-        enum { RUNNING, PAUSED_SERVICE, PAUSED_GLOBAL } paused; /* io off: which limit was reached */
+        bool adopted;              /* passed in by the service manager (sd_listen_fds): never unlinked */
+        enum {
+                RUNNING,
+                PAUSED_SERVICE, /* max-instances reached */
+                PAUSED_GLOBAL,  /* max-children reached */
+                PAUSED_WAIT,    /* wait = yes: a handler holds the socket */
+                PAUSED_RATE,    /* max-rate exceeded: rate-pause seconds */
+        } paused;                  /* io off, and why */
         struct listener *next_paused; /* in server.paused_global while PAUSED_GLOBAL */
+        struct listener *moved_to; /* during a reload: the new listener that took the socket over */
 };
 
 /*
@@ -62,6 +78,12 @@ struct service_state {
         struct listener *listeners;
         size_t n_listeners;
         uint64_t accepted, failed;
+        uint64_t refused_acl, refused_per_source, refused_rate; /* closed before any spawn, by reason */
+        struct source_table sources;  /* running handlers per remote address (max-per-source) */
+        struct rate_limit rate;       /* max-rate */
+        bool rate_paused;
+        sd_event_source *rate_timer;  /* ends a rate pause; lazily created */
+        struct log_limit refusal_log;
 };
 
 struct server {
@@ -75,6 +97,20 @@ struct server {
         const struct run_options *opts; /* to load the configuration again on SIGHUP */
         int devnull;
         char conn_env[HANDLER_ENV_CONN_SIZE];
+        uint16_t *builtin_ports;        /* ports of the dgram builtins: never answer datagrams from them */
+        size_t n_builtin_ports;
+        struct adopted_fd *adopted;     /* sockets passed at start (sd_listen_fds), until matched */
+        size_t n_adopted;
+        struct status_socket *status;   /* superctl's socket, NULL when not configured */
+        char *status_path;
+};
+
+/* A socket passed to superd by its service manager, waiting to be matched to a listen entry. */
+struct adopted_fd {
+        int fd;                         /* -1 once taken by a listener or closed */
+        int type;                       /* SO_TYPE */
+        struct sockaddr_storage sa;     /* getsockname() */
+        socklen_t len;
 };
 
 static uint64_t now_usec(void)
@@ -94,8 +130,11 @@ static void service_state_close_listeners(struct service_state *st)
                 struct listener *l = &st->listeners[i];
                 l->io = sd_event_source_disable_unref(l->io);
                 l->retry = sd_event_source_disable_unref(l->retry);
-                if (l->fd >= 0)
+                if (l->fd >= 0) {
+                        if (!l->adopted)
+                                listener_unlink(&st->svc->listen[i]);
                         close(l->fd);
+                }
                 l->fd = -1;
         }
 }
@@ -105,6 +144,8 @@ static struct service_state *service_state_unref(struct service_state *st)
         if (!st || --st->refs > 0)
                 return NULL;
         service_state_close_listeners(st);
+        sd_event_source_disable_unref(st->rate_timer);
+        source_table_free(&st->sources);
         free(st->listeners);
         if (st->stderr_fd > STDERR_FILENO)
                 close(st->stderr_fd);
@@ -145,7 +186,7 @@ static struct service_state *service_state_new(struct service *svc)
         st->svc = svc;
         st->stderr_fd = STDERR_FILENO;
         st->listeners = calloc(svc->n_listen ? svc->n_listen : 1, sizeof(*st->listeners));
-        if (!st->listeners || handler_env_init(&st->env, svc, environ) < 0) {
+        if (!st->listeners || source_table_init(&st->sources) < 0 || handler_env_init(&st->env, svc, environ) < 0) {
                 st->svc = NULL; /* the caller still owns svc */
                 service_state_unref(st);
                 return NULL;
@@ -210,6 +251,8 @@ static void resume_after_exit(struct server *srv, struct service_state *st)
                         struct listener *l = srv->paused_global;
                         srv->paused_global = l->next_paused;
                         l->next_paused = NULL;
+                        if (l->paused != PAUSED_GLOBAL)
+                                continue;
                         l->paused = RUNNING;
                         listener_set_enabled(l, true);
                 }
@@ -225,11 +268,12 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 /*
- * accept(2) or spawn failed for lack of fds or memory: stop watching the
- * listener for a growing interval instead of spinning on a socket that
- * stays readable (OpenBSD inetd does the same with a fixed second).
+ * accept(2) or spawn failed for lack of fds or memory, or a wait = yes
+ * handler could not start: stop watching the listener for a growing
+ * interval instead of spinning on a socket that stays readable (OpenBSD
+ * inetd does the same with a fixed second). `why` starts the log line.
  */
-static void listener_back_off(struct server *srv, struct listener *l, int error)
+static void listener_back_off(struct server *srv, struct listener *l, const char *why)
 {
         uint64_t now;
         int r;
@@ -237,9 +281,8 @@ static void listener_back_off(struct server *srv, struct listener *l, int error)
         l->retry_usec = l->retry_usec ? l->retry_usec * 2 : RESOURCE_PAUSE_MIN_USEC;
         if (l->retry_usec > RESOURCE_PAUSE_MAX_USEC)
                 l->retry_usec = RESOURCE_PAUSE_MAX_USEC;
-        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = l->svc->svc->name },
-                    "%s; pausing the listener for %llu ms", strerror(error),
-                    (unsigned long long)(l->retry_usec / 1000));
+        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = l->svc->svc->name }, "%s; pausing the listener for %llu ms",
+                    why, (unsigned long long)(l->retry_usec / 1000));
         listener_set_enabled(l, false);
         sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
         if (l->retry)
@@ -252,6 +295,53 @@ static void listener_back_off(struct server *srv, struct listener *l, int error)
 }
 
 /* Open listener i of st and watch it. Logs and returns -errno on failure. */
+/*
+ * Does the passed socket `a` serve listen entry `want` of a service of
+ * socket type `type`? Same type and address; "*:PORT" also matches
+ * 0.0.0.0:PORT, which is what a service manager without IPv6 opens.
+ */
+static bool adopted_matches(const struct adopted_fd *a, int type, const struct listen_addr *want)
+{
+        const struct sockaddr_in6 *w6 = (const struct sockaddr_in6 *)&want->sa;
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&a->sa;
+        const struct sockaddr_in *w4 = (const struct sockaddr_in *)&want->sa;
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)&a->sa;
+
+        if (a->type != type)
+                return false;
+        if (want->dual_stack && a->sa.ss_family == AF_INET)
+                return a4->sin_port == w6->sin6_port && a4->sin_addr.s_addr == htonl(INADDR_ANY);
+        if (a->sa.ss_family != want->sa.ss_family)
+                return false;
+        switch (want->sa.ss_family) {
+        case AF_INET:
+                return a4->sin_port == w4->sin_port && a4->sin_addr.s_addr == w4->sin_addr.s_addr;
+        case AF_INET6:
+                return a6->sin6_port == w6->sin6_port && IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &w6->sin6_addr) &&
+                       a6->sin6_scope_id == w6->sin6_scope_id;
+        default: /* AF_UNIX: the path, or the abstract name, byte for byte */
+                return a->len == want->len && memcmp(&a->sa, &want->sa, want->len) == 0;
+        }
+}
+
+/* Take the passed socket matching listen entry i of st, if any. Returns its fd or -1. */
+static int adopt(struct server *srv, const struct service_state *st, size_t i)
+{
+        for (size_t j = 0; j < srv->n_adopted; j++) {
+                struct adopted_fd *a = &srv->adopted[j];
+                int fd = a->fd;
+                if (fd < 0 || !adopted_matches(a, st->svc->socket_type, &st->svc->listen[i]))
+                        continue;
+                a->fd = -1;
+                /* Passed sockets may be blocking and are not CLOEXEC (DESIGN §8). */
+                fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+                log_info("service %s: adopted the passed socket for %s", st->svc->name, st->svc->listen_text[i]);
+                return fd;
+        }
+        return -1;
+}
+
 static int listener_open_one(struct server *srv, struct service_state *st, size_t i)
 {
         const struct service *svc = st->svc;
@@ -259,15 +349,21 @@ static int listener_open_one(struct server *srv, struct service_state *st, size_
         socklen_t len = sizeof(l->local);
         int r;
 
-        l->fd = listener_open(&svc->listen[i], 0);
+        l->fd = adopt(srv, st, i);
+        l->adopted = l->fd >= 0;
+        if (!l->adopted)
+                l->fd = listener_open(&svc->listen[i], svc->socket_type, &svc->sockopt);
         if (l->fd < 0)
-                return log_error_errno(l->fd, "service %s: cannot listen on %s (%s:%u): %m", svc->name,
-                                       svc->listen_text[i], svc->file, svc->line);
+                return log_error_errno(l->fd, "service %s: cannot listen on %s (%s:%u): %m%s", svc->name,
+                                       svc->listen_text[i], svc->file, svc->line,
+                                       l->fd == -EEXIST ? " (a file that is not a socket is in the way)" : "");
+        /* Truncated for AF_UNIX, which only needs the family. */
         if (getsockname(l->fd, (struct sockaddr *)&l->local, &len) < 0)
                 return log_error_errno(-errno, "service %s: getsockname: %m", svc->name);
         l->wildcard = l->local.sin6_family == AF_INET6
                               ? IN6_IS_ADDR_UNSPECIFIED(&l->local.sin6_addr)
-                              : ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
+                              : l->local.sin6_family == AF_INET &&
+                                        ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
         r = sd_event_add_io(srv->event, &l->io, l->fd, EPOLLIN, on_listener_ready, l);
         if (r < 0)
                 return log_error_errno(r, "service %s: cannot watch %s: %m", svc->name, svc->listen_text[i]);
@@ -279,23 +375,141 @@ static int listener_open_one(struct server *srv, struct service_state *st, size_
 
 static struct server *the_server; /* listeners reach the server through it; there is one */
 
-static void handle_connection(struct server *srv, struct listener *l, int fd, const struct sockaddr_in6 *remote)
+/* "[::1]:4242", or "unix" for a unix socket peer (they are mostly unnamed). */
+static char *remote_text(const struct sockaddr_in6 *remote, char *buf, size_t size)
+{
+        if (remote->sin6_family == AF_UNIX) {
+                snprintf(buf, size, "unix");
+                return buf;
+        }
+        return addr_format((const struct sockaddr *)remote, buf, size);
+}
+
+/* A refused connection: one log line per REFUSAL_LOG_USEC and service at most, with the count of the others. */
+static void log_refusal(struct server *srv, struct service_state *st, const struct sockaddr_in6 *remote,
+                        const char *why)
+{
+        uint64_t now, suppressed;
+        char addr[ADDR_STRLEN];
+
+        sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
+        if (!log_limit_pass(&st->refusal_log, now, REFUSAL_LOG_USEC, &suppressed))
+                return;
+        remote_text(remote, addr, sizeof(addr));
+        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name, .remote = addr },
+                    "refused %s: %s (%llu more refused in the last %llu s; totals: acl %llu, per-source %llu, rate %llu)",
+                    addr, why, (unsigned long long)suppressed, REFUSAL_LOG_USEC / 1000000ULL,
+                    (unsigned long long)st->refused_acl, (unsigned long long)st->refused_per_source,
+                    (unsigned long long)st->refused_rate);
+}
+
+static int on_rate_pause_end(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct service_state *st = userdata;
+
+        st->rate_paused = false;
+        for (size_t i = 0; i < st->n_listeners; i++)
+                if (st->listeners[i].paused == PAUSED_RATE) {
+                        st->listeners[i].paused = RUNNING;
+                        listener_set_enabled(&st->listeners[i], true);
+                }
+        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name }, "rate pause over: accepting again");
+        return 0;
+}
+
+/* max-rate exceeded: stop accepting for rate-pause seconds (connections wait in the backlog), then resume. */
+static void rate_pause(struct server *srv, struct service_state *st)
+{
+        uint64_t now, until;
+        int r;
+
+        sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
+        until = now + st->svc->rate_pause * 1000000ULL;
+        if (st->rate_timer)
+                r = sd_event_source_set_time(st->rate_timer, until) < 0 ||
+                    sd_event_source_set_enabled(st->rate_timer, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
+        else
+                r = sd_event_add_time(srv->event, &st->rate_timer, CLOCK_MONOTONIC, until, 0, on_rate_pause_end, st);
+        if (r < 0)
+                return; /* no timer, no pause: never stop a service for good */
+        st->rate_paused = true;
+        for (size_t i = 0; i < st->n_listeners; i++)
+                if (st->listeners[i].paused == RUNNING) {
+                        st->listeners[i].paused = PAUSED_RATE;
+                        listener_set_enabled(&st->listeners[i], false);
+                }
+        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = st->svc->name },
+                    "more than %u connections in a second: not accepting for %u s", st->svc->max_rate,
+                    st->svc->rate_pause);
+}
+
+/*
+ * Access control and rate (DESIGN §2), checked before anything is spawned.
+ * Returns false if the connection is refused: the caller closes it.
+ */
+static bool admit(struct server *srv, struct listener *l, const struct sockaddr_in6 *remote)
 {
         struct service_state *st = l->svc;
         const struct service *svc = st->svc;
-        struct sockaddr_in6 local_buf;
-        const struct sockaddr *local = (const struct sockaddr *)&l->local;
+        uint64_t now;
+
+        if ((svc->n_allow || svc->n_deny) &&
+            !acl_permits(svc->allow, svc->n_allow, svc->deny, svc->n_deny, (const struct sockaddr *)remote)) {
+                st->refused_acl++;
+                log_refusal(srv, st, remote, "not allowed (allow/deny)");
+                return false;
+        }
+        if (svc->max_rate) {
+                sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
+                if (rate_limit_exceeded(&st->rate, now, svc->max_rate)) {
+                        st->refused_rate++;
+                        log_refusal(srv, st, remote, "max-rate exceeded");
+                        rate_pause(srv, st);
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* timeout: SIGTERM to the handler's process group, SIGKILL TIMEOUT_KILL_USEC later. */
+static int on_handler_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        pid_t pid = (pid_t)(intptr_t)userdata;
+        struct child *c = children_find(&the_server->children, pid);
+
+        if (!c)
+                return 0;
+        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = c->svc->svc->name, .pid = pid },
+                    "handler %d ran longer than %u s: sending SIG%s", (int)pid, c->svc->svc->timeout,
+                    c->term_sent ? "KILL" : "TERM");
+        if (kill(-pid, c->term_sent ? SIGKILL : SIGTERM) < 0)
+                kill(pid, c->term_sent ? SIGKILL : SIGTERM);
+        if (!c->term_sent) {
+                c->term_sent = true;
+                sd_event_source_set_time(s, usec + TIMEOUT_KILL_USEC);
+                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
+/*
+ * Start a handler of l's service on `fd` (a connection, or the listening
+ * socket itself in wait mode: then listen_pid is the LISTEN_PID slot) with
+ * the per-connection environment already in srv->conn_env, and record it.
+ * `source` (NULL when not counted) was acquired in the service's per-source
+ * table: the record releases it at exit, or this does at once on failure.
+ * Returns the pid, or -errno when no process was created: logged, except
+ * -EAGAIN and -ENOMEM, which the caller answers by backing off.
+ */
+static int start_handler(struct server *srv, struct listener *l, int fd, const struct sockaddr_in6 *remote,
+                         char *listen_pid, const struct source_key *source)
+{
+        struct service_state *st = l->svc;
+        const struct service *svc = st->svc;
         const char *step;
         struct child *c;
         pid_t pid;
         int r;
-
-        if (l->wildcard) {
-                socklen_t len = sizeof(local_buf);
-                if (getsockname(fd, (struct sockaddr *)&local_buf, &len) == 0)
-                        local = (const struct sockaddr *)&local_buf;
-        }
-        handler_env_connect(&st->env, srv->conn_env, (const struct sockaddr *)remote, local);
 
         struct spawn_plan plan = {
                 .argv = svc->argv,
@@ -309,27 +523,42 @@ static void handle_connection(struct server *srv, struct listener *l, int fd, co
                 .gid = svc->gid,
                 .groups = svc->groups,
                 .n_groups = svc->n_groups,
+                .listen_pid = listen_pid,
+                .process = &svc->process,
         };
         r = spawn_handler(&plan, &pid, &step);
         st->accepted++;
         if (pid <= 0) {
                 st->failed++;
-                if (r == -EAGAIN || r == -ENOMEM)
-                        listener_back_off(srv, l, -r);
-                else
+                if (source)
+                        source_release(&st->sources, source);
+                if (r != -EAGAIN && r != -ENOMEM)
                         log_error_errno(r, "service %s: cannot start a handler: %s: %m", svc->name, step);
-                return;
+                return r;
         }
         c = children_add(&srv->children, pid);
         if (!c) {
                 /* Cannot track it: let it run, it is reaped anyway (unknown pids are ignored). */
                 log_err("service %s: out of memory tracking handler %d", svc->name, (int)pid);
-                return;
+                if (source)
+                        source_release(&st->sources, source);
+                return pid;
         }
         c->svc = st;
         c->start_usec = now_usec();
         c->remote = *remote;
         c->exec_failed = r < 0;
+        c->wait_listener = listen_pid ? l : NULL;
+        c->counted_source = source != NULL;
+        if (source)
+                c->source = *source;
+        c->term_sent = false;
+        c->timeout = NULL;
+        if (svc->timeout &&
+            sd_event_add_time_relative(srv->event, &c->timeout, CLOCK_MONOTONIC, svc->timeout * 1000000ULL, 0,
+                                       on_handler_timeout, (void *)(intptr_t)pid) < 0)
+                log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = svc->name, .pid = pid },
+                            "cannot set the timeout of handler %d: it may run for ever", (int)pid);
         st->refs++;
         st->running++;
         if (r < 0 || log_enabled(LOG_DEBUG)) {
@@ -337,7 +566,7 @@ static void handle_connection(struct server *srv, struct listener *l, int fd, co
                 const struct log_ctx ctx = {
                         .service = svc->name,
                         .pid = pid,
-                        .remote = addr_format((const struct sockaddr *)remote, addr, sizeof(addr)),
+                        .remote = remote_text(remote, addr, sizeof(addr)),
                 };
                 if (r < 0) {
                         st->failed++;
@@ -346,13 +575,112 @@ static void handle_connection(struct server *srv, struct listener *l, int fd, co
                 } else
                         log_ctx_msg(LOG_DEBUG, &ctx, "accept %s pid %d", addr, (int)pid);
         }
+        return pid;
+}
+
+/* wait = no: a handler for the accepted connection fd (closed by the caller). */
+static void handle_connection(struct server *srv, struct listener *l, int fd, struct sockaddr_in6 *remote)
+{
+        struct service_state *st = l->svc;
+        const struct service *svc = st->svc;
+        struct sockaddr_in6 local_buf;
+        const struct sockaddr *local = (const struct sockaddr *)&l->local;
+        struct source_key key;
+        bool counted = false;
+        int r;
+
+        if (l->local.sin6_family == AF_UNIX) {
+                struct ucred cred;
+                socklen_t len = sizeof(cred);
+                bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+                handler_env_unix(&st->env, srv->conn_env, known ? &cred : NULL);
+                *remote = (struct sockaddr_in6){ .sin6_family = AF_UNIX };
+        } else {
+                if (l->wildcard) {
+                        socklen_t len = sizeof(local_buf);
+                        if (getsockname(fd, (struct sockaddr *)&local_buf, &len) == 0)
+                                local = (const struct sockaddr *)&local_buf;
+                }
+                handler_env_connect(&st->env, srv->conn_env, (const struct sockaddr *)remote, local);
+                if (svc->max_per_source) {
+                        source_key_from((const struct sockaddr *)remote, svc->per_source_prefix6, &key);
+                        r = source_acquire(&st->sources, &key, svc->max_per_source);
+                        if (r == -EUSERS) {
+                                st->refused_per_source++;
+                                log_refusal(srv, st, remote, "max-per-source reached");
+                                return;
+                        }
+                        counted = r == 0; /* -ENOMEM: serve it uncounted rather than refuse */
+                }
+        }
+        r = start_handler(srv, l, fd, remote, NULL, counted ? &key : NULL);
+        if (r == -EAGAIN || r == -ENOMEM)
+                listener_back_off(srv, l, strerror(-r));
+}
+
+/*
+ * wait = yes: hand the listening socket itself to one handler (inetd wait,
+ * systemd Accept=no) and stop watching it until that handler exits. The
+ * handler gets it blocking, as a daemon started by systemd would.
+ */
+static void handle_wait(struct server *srv, struct listener *l)
+{
+        const struct service *svc = l->svc->svc;
+        const char *proto = l->local.sin6_family == AF_UNIX ? "UNIX" : svc->socket_type == SOCK_DGRAM ? "UDP" : "TCP";
+        struct sockaddr_in6 none = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
+        char *listen_pid;
+        int flags = fcntl(l->fd, F_GETFL), r;
+
+        listener_set_enabled(l, false);
+        l->paused = PAUSED_WAIT;
+        fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
+        listen_pid = handler_env_listen(&l->svc->env, srv->conn_env, proto, svc->name);
+        r = start_handler(srv, l, l->fd, &none, listen_pid, NULL);
+        if (r < 0) {
+                /* The socket stays readable: retry later rather than at once. */
+                fcntl(l->fd, F_SETFL, flags | O_NONBLOCK);
+                l->paused = RUNNING;
+                listener_back_off(srv, l, strerror(-r));
+        }
+}
+
+/* The wait = yes handler holding l exited: watch the socket again. */
+static void wait_handler_done(struct server *srv, struct listener *l, bool exec_failed)
+{
+        if (l->fd < 0)
+                return; /* closed meanwhile (stop) */
+        fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
+        l->paused = RUNNING;
+        /* A handler that cannot even start would be restarted at once for the same datagram, forever. */
+        if (exec_failed)
+                listener_back_off(srv, l, "the handler failed to start");
+        else {
+                l->retry_usec = 0;
+                listener_set_enabled(l, true);
+        }
+}
+
+/* A builtin stream connection of st ended. */
+static void builtin_done(void *userdata)
+{
+        struct service_state *st = userdata;
+
+        st->running--;
+        if (!the_server->stopping)
+                resume_after_exit(the_server, st);
+        service_state_unref(st);
 }
 
 static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
         struct listener *l = userdata;
         struct server *srv = the_server;
+        const struct service *svc = l->svc->svc;
 
+        if (svc->builtin && svc->socket_type == SOCK_DGRAM) {
+                builtin_dgram_serve(svc->builtin, fd, srv->builtin_ports, srv->n_builtin_ports);
+                return 0;
+        }
         for (int i = 0; i < ACCEPT_BATCH; i++) {
                 struct sockaddr_in6 remote;
                 socklen_t len = sizeof(remote);
@@ -362,12 +690,21 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
                         listener_pause(srv, l, false);
                         return 0;
                 }
-                if (at_global_limit(srv)) {
+                if (!svc->builtin && at_global_limit(srv)) {
                         listener_pause(srv, l, true);
                         return 0;
                 }
-                /* Blocking socket for the handler (inetd semantics): no SOCK_NONBLOCK here. */
-                c = accept4(fd, (struct sockaddr *)&remote, &len, SOCK_CLOEXEC);
+                if (l->svc->rate_paused) {
+                        l->paused = PAUSED_RATE;
+                        listener_set_enabled(l, false);
+                        return 0;
+                }
+                if (svc->wait) {
+                        handle_wait(srv, l);
+                        return 0;
+                }
+                /* Blocking socket for a handler (inetd semantics); builtins need it non-blocking. */
+                c = accept4(fd, (struct sockaddr *)&remote, &len, SOCK_CLOEXEC | (svc->builtin ? SOCK_NONBLOCK : 0));
                 if (c < 0) {
                         switch (errno) {
                         case EAGAIN:
@@ -380,9 +717,23 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
                                 continue;
                         default:
                                 /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse: never spin on it. */
-                                listener_back_off(srv, l, errno);
+                                listener_back_off(srv, l, strerror(errno));
                                 return 0;
                         }
+                }
+                if (l->local.sin6_family != AF_UNIX && !admit(srv, l, &remote)) {
+                        close(c);
+                        continue;
+                }
+                if (svc->builtin) {
+                        l->svc->accepted++;
+                        if (builtin_stream_start(srv->event, svc->builtin, c, builtin_done, l->svc) < 0) {
+                                l->svc->failed++;
+                                continue;
+                        }
+                        l->svc->refs++;
+                        l->svc->running++;
+                        continue;
                 }
                 handle_connection(srv, l, c, &remote);
                 close(c);
@@ -428,6 +779,8 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
         for (;;) {
                 siginfo_t si = { 0 };
                 struct service_state *st;
+                struct listener *wait_listener;
+                bool exec_failed;
                 struct child *c;
 
                 if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0) {
@@ -444,8 +797,18 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
                         continue;
                 log_exit(c, &si);
                 st = c->svc;
+                wait_listener = c->wait_listener;
+                exec_failed = c->exec_failed;
+                if (c->counted_source)
+                        source_release(&st->sources, &c->source);
+                sd_event_source_disable_unref(c->timeout);
+                /* A handler killed for its timeout: what is left of its process group goes too. */
+                if (c->term_sent)
+                        kill(-c->pid, SIGKILL);
                 children_remove(&srv->children, c);
                 st->running--;
+                if (wait_listener && !srv->stopping)
+                        wait_handler_done(srv, wait_listener, exec_failed);
                 if (!srv->stopping)
                         resume_after_exit(srv, st);
                 service_state_unref(st);
@@ -489,12 +852,46 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *ssi
         for (size_t i = 0; i < srv->n_services; i++)
                 service_state_close_listeners(srv->services[i]);
         srv->paused_global = NULL;
+        builtin_stream_close_all();
+        srv->status = status_socket_close(srv->status);
         signal_children(srv, SIGTERM);
         if (srv->children.n > 0)
                 sd_event_add_time_relative(srv->event, NULL, CLOCK_MONOTONIC, STOP_TIMEOUT_USEC, 0, on_stop_timeout,
                                            srv);
         stop_done_if_idle(srv);
         return 0;
+}
+
+/*
+ * Remember the ports of every dgram builtin: a datagram from one of them is
+ * never answered, so two builtins (here or on another inetd) cannot be made
+ * to bounce datagrams at each other forever.
+ */
+static void collect_builtin_ports(struct server *srv, struct service_state **services, size_t n)
+{
+        size_t count = 0;
+        uint16_t *ports;
+
+        for (size_t i = 0; i < n; i++)
+                if (services[i]->svc->builtin && services[i]->svc->socket_type == SOCK_DGRAM)
+                        count += services[i]->svc->n_listen;
+        ports = count ? calloc(count, sizeof(*ports)) : NULL;
+        if (count && !ports)
+                return; /* keep the old list: ports < 1024 are refused anyway */
+        count = 0;
+        for (size_t i = 0; ports && i < n; i++) {
+                const struct service *svc = services[i]->svc;
+                if (!svc->builtin || svc->socket_type != SOCK_DGRAM)
+                        continue;
+                for (size_t j = 0; j < svc->n_listen; j++) {
+                        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&svc->listen[j].sa;
+                        /* sin_port and sin6_port share their offset. */
+                        ports[count++] = ntohs(a->sin6_port);
+                }
+        }
+        free(srv->builtin_ports);
+        srv->builtin_ports = ports;
+        srv->n_builtin_ports = count;
 }
 
 /* ---- reload ---- */
@@ -557,13 +954,23 @@ static void *index_find(const struct index *ix, uint64_t h, bool (*match)(const 
         return NULL;
 }
 
-/* A listener of the old set that is still open, on the same address (its identity: address, type, options). */
+/* A listener's identity (DESIGN §2): what a reload compares to keep its socket. */
+struct listener_identity {
+        const struct listen_addr *addr;
+        int socket_type;
+        const struct socket_options *options;
+};
+
+/* A listener of the old set that is still open, with the same identity. */
 static bool listener_matches(const void *item, const void *key)
 {
         const struct listener *l = item;
+        const struct listener_identity *id = key;
+        const struct service *svc = l->svc->svc;
         size_t i = (size_t)(l - l->svc->listeners);
 
-        return l->fd >= 0 && addr_equal(&l->svc->svc->listen[i], key);
+        return l->fd >= 0 && svc->socket_type == id->socket_type && addr_equal(&svc->listen[i], id->addr) &&
+               (l->adopted || socket_options_equal(&svc->sockopt, id->options));
 }
 
 static bool service_named(const void *item, const void *key)
@@ -600,20 +1007,25 @@ static void reload_listeners(struct server *srv, struct service_state **next, si
                 struct service_state *st = next[i];
                 const struct service *svc = st->svc;
                 for (size_t j = 0; j < st->n_listeners; j++) {
+                        const struct listener_identity id = { &svc->listen[j], svc->socket_type, &svc->sockopt };
                         struct listener *l = &st->listeners[j], *prev = NULL;
                         if (old.slots)
-                                prev = index_find(&old, hash_listen_addr(&svc->listen[j]), listener_matches,
-                                                  &svc->listen[j]);
+                                prev = index_find(&old, hash_listen_addr(&svc->listen[j]), listener_matches, &id);
                         if (!prev)
                                 continue;
                         l->fd = prev->fd;
                         l->io = prev->io;
                         l->local = prev->local;
                         l->wildcard = prev->wildcard;
+                        l->adopted = prev->adopted;
                         prev->fd = -1;
                         prev->io = NULL;
+                        prev->moved_to = l;
                         sd_event_source_set_userdata(l->io, l);
-                        listener_set_enabled(l, true);
+                        if (prev->paused == PAUSED_WAIT)
+                                l->paused = PAUSED_WAIT; /* its handler still holds it */
+                        else
+                                listener_set_enabled(l, true);
                 }
         }
         /*
@@ -635,10 +1047,9 @@ static void reload_listeners(struct server *srv, struct service_state **next, si
 static void reload_children(struct server *srv, struct service_state **next, size_t n_next)
 {
         struct index by_name;
+        bool indexed = index_init(&by_name, n_next) == 0; /* without it (no memory), handlers stay where they are */
 
-        if (index_init(&by_name, n_next) < 0)
-                return;
-        for (size_t i = 0; i < n_next; i++)
+        for (size_t i = 0; indexed && i < n_next; i++)
                 index_put(&by_name, hash_name(next[i]->svc->name), next[i]);
         for (size_t i = 0; i < srv->children.cap; i++) {
                 struct child *c = &srv->children.slots[i];
@@ -646,17 +1057,108 @@ static void reload_children(struct server *srv, struct service_state **next, siz
                 struct service_state *st;
                 if (!c->pid)
                         continue;
+                /* A wait handler's socket went to the new listener, or was closed. */
+                if (c->wait_listener)
+                        c->wait_listener = c->wait_listener->moved_to;
                 name = c->svc->svc->name;
-                st = index_find(&by_name, hash_name(name), service_named, name);
+                st = indexed ? index_find(&by_name, hash_name(name), service_named, name) : NULL;
                 if (!st || st == c->svc)
                         continue;
+                if (c->counted_source)
+                        source_release(&c->svc->sources, &c->source);
                 c->svc->running--;
                 service_state_unref(c->svc);
                 c->svc = st;
                 st->refs++;
                 st->running++;
+                /* Count it against the new limits, with the new prefix; it already runs, so no limit. */
+                c->counted_source = false;
+                if (st->svc->max_per_source && c->remote.sin6_family != AF_UNIX && c->remote.sin6_family != AF_UNSPEC) {
+                        source_key_from((const struct sockaddr *)&c->remote, st->svc->per_source_prefix6, &c->source);
+                        c->counted_source = source_acquire(&st->sources, &c->source, 0) == 0;
+                }
         }
-        free(by_name.slots);
+        if (indexed)
+                free(by_name.slots);
+}
+
+/* ---- the status socket (superctl) ---- */
+
+static int server_reload(struct server *srv, char **ret_errors);
+
+static void status_write_service(FILE *out, const struct service_state *st)
+{
+        bool paused = false;
+
+        fputs("{\"name\":", out);
+        status_json_string(out, st->svc->name);
+        fputs(",\"listeners\":[", out);
+        for (size_t i = 0; i < st->n_listeners; i++) {
+                fputs(i ? "," : "", out);
+                status_json_string(out, st->svc->listen_text[i]);
+                paused |= st->listeners[i].paused != RUNNING;
+        }
+        fprintf(out,
+                "],\"running\":%u,\"accepted\":%llu,\"failed\":%llu,"
+                "\"refused\":{\"acl\":%llu,\"per_source\":%llu,\"rate\":%llu},\"paused\":%s}",
+                st->running, (unsigned long long)st->accepted, (unsigned long long)st->failed,
+                (unsigned long long)st->refused_acl, (unsigned long long)st->refused_per_source,
+                (unsigned long long)st->refused_rate, paused ? "true" : "false");
+}
+
+/* Answer one superctl request (protocol in status.h). */
+static int on_status_request(const char *command, FILE *out, void *userdata)
+{
+        struct server *srv = userdata;
+
+        if (strcmp(command, "status") == 0) {
+                fprintf(out, "{\"pid\":%d,\"services\":[", (int)getpid());
+                for (size_t i = 0; i < srv->n_services; i++) {
+                        fputs(i ? "," : "", out);
+                        status_write_service(out, srv->services[i]);
+                }
+                fprintf(out, "],\"running\":%zu,\"max_children\":%u}\n", srv->children.n, srv->max_children);
+        } else if (strcmp(command, "reload") == 0) {
+                char *errors = NULL;
+                int r = srv->stopping ? -ESHUTDOWN : server_reload(srv, &errors);
+                if (r == 0)
+                        fprintf(out, "{\"ok\":true,\"services\":%zu}\n", srv->n_services);
+                else {
+                        char *save = NULL;
+                        bool first = true;
+                        fputs("{\"ok\":false,\"errors\":[", out);
+                        for (char *line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
+                             line = strtok_r(NULL, "\n", &save)) {
+                                fputs(first ? "" : ",", out);
+                                status_json_string(out, line);
+                                first = false;
+                        }
+                        if (first) /* out of memory, or stopping */
+                                status_json_string(out, strerror(-r));
+                        fputs("]}\n", out);
+                }
+                free(errors);
+        } else
+                fputs("{\"error\":\"unknown command\"}\n", out);
+        return 0;
+}
+
+/* Open, move or close the status socket so that it is at `path` (NULL: none). Failures are logged. */
+static void status_socket_update(struct server *srv, const char *path)
+{
+        int r;
+
+        if (path && srv->status_path && strcmp(path, srv->status_path) == 0 && srv->status)
+                return;
+        srv->status = status_socket_close(srv->status);
+        free(srv->status_path);
+        srv->status_path = NULL;
+        if (!path)
+                return;
+        srv->status_path = strdup(path);
+        r = srv->status_path ? status_socket_open(srv->event, path, on_status_request, srv, &srv->status) : -ENOMEM;
+        if (r < 0)
+                log_error_errno(r, "cannot open the status socket %s: %m", path);
 }
 
 /*
@@ -664,7 +1166,7 @@ static void reload_children(struct server *srv, struct service_state **next, siz
  * running set untouched. Otherwise switch to the new set, keeping the sockets
  * of unchanged listeners; running handlers are never killed.
  */
-static void server_reload(struct server *srv)
+static int server_reload(struct server *srv, char **ret_errors)
 {
         struct service_state **next;
         struct config *cfg = NULL;
@@ -680,14 +1182,23 @@ static void server_reload(struct server *srv)
                 fclose(err);
         if (r < 0) {
                 /* One log line per FILE:LINE error, so each is found in the journal on its own. */
-                for (char *line = errors ? strtok(errors, "\n") : NULL; line; line = strtok(NULL, "\n"))
-                        log_err("reload: %s", line);
+                for (char *line = errors, *end; line && *line; line = end + 1) {
+                        end = strchrnul(line, '\n');
+                        log_err("reload: %.*s", (int)(end - line), line);
+                        if (!*end)
+                                break;
+                }
                 log_err("reload failed: configuration is invalid; the running services are unchanged");
+                if (ret_errors) {
+                        *ret_errors = errors;
+                        errors = NULL;
+                }
                 free(errors);
                 goto done;
         }
         free(errors);
 
+        r = -ENOMEM;
         next = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*next));
         if (!next) {
                 log_err("reload failed: out of memory; the running services are unchanged");
@@ -711,6 +1222,7 @@ static void server_reload(struct server *srv)
 
         reload_listeners(srv, next, n_next);
         reload_children(srv, next, n_next);
+        collect_builtin_ports(srv, next, n_next);
         /* Old listeners not taken over close now; old services live on while their handlers run. */
         srv->paused_global = NULL;
         for (size_t i = 0; i < srv->n_services; i++)
@@ -721,10 +1233,13 @@ static void server_reload(struct server *srv)
         srv->max_children = cfg->max_children;
         if (srv->opts->log_level < 0)
                 log_max_level = cfg->log_level;
+        status_socket_update(srv, cfg->status_socket);
         log_info("reloaded: %zu service(s)", n_next);
+        r = 0;
 done:
         config_free(cfg);
         sd_notifyf(0, "READY=1\nSTATUS=%zu service(s), %zu handler(s) running", srv->n_services, srv->children.n);
+        return r;
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata)
@@ -732,7 +1247,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *ssi, voi
         struct server *srv = userdata;
 
         if (!srv->stopping)
-                server_reload(srv);
+                server_reload(srv, NULL);
         return 0;
 }
 
@@ -747,9 +1262,11 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
                 for (size_t j = 0; j < st->n_listeners; j++)
                         paused += st->listeners[j].paused != RUNNING;
                 log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name },
-                            "listeners %zu (paused %zu), running %u, accepted %llu, failed %llu", st->n_listeners,
-                            paused, st->running, (unsigned long long)st->accepted,
-                            (unsigned long long)st->failed);
+                            "listeners %zu (paused %zu), running %u, accepted %llu, failed %llu, refused acl %llu "
+                            "per-source %llu rate %llu",
+                            st->n_listeners, paused, st->running, (unsigned long long)st->accepted,
+                            (unsigned long long)st->failed, (unsigned long long)st->refused_acl,
+                            (unsigned long long)st->refused_per_source, (unsigned long long)st->refused_rate);
         }
         return 0;
 }
@@ -817,10 +1334,57 @@ static void raise_nofile(void)
         }
 }
 
+/*
+ * Sockets passed by a service manager (systemd, systemd-socket-activate):
+ * remember them, to be matched by address and type as listeners open.
+ * LISTEN_* is removed from the environment: handlers must not see it.
+ */
+static int collect_passed_sockets(struct server *srv)
+{
+        int n = sd_listen_fds(true);
+
+        if (n <= 0)
+                return n < 0 ? log_error_errno(n, "LISTEN_FDS: %m") : 0;
+        srv->adopted = calloc((size_t)n, sizeof(*srv->adopted));
+        if (!srv->adopted)
+                return log_error_errno(-ENOMEM, "out of memory");
+        for (int i = 0; i < n; i++) {
+                struct adopted_fd *a = &srv->adopted[srv->n_adopted++];
+                socklen_t len = sizeof(a->type);
+                a->fd = SD_LISTEN_FDS_START + i;
+                a->len = sizeof(a->sa);
+                if (getsockopt(a->fd, SOL_SOCKET, SO_TYPE, &a->type, &len) < 0 ||
+                    getsockname(a->fd, (struct sockaddr *)&a->sa, &a->len) < 0)
+                        a->type = -1; /* not a socket: matches nothing, closed below */
+        }
+        return 0;
+}
+
+/* Close the passed sockets that no listen entry wanted. */
+static void close_unmatched_passed_sockets(struct server *srv)
+{
+        for (size_t i = 0; i < srv->n_adopted; i++) {
+                struct adopted_fd *a = &srv->adopted[i];
+                char text[ADDR_STRLEN];
+                if (a->fd < 0)
+                        continue;
+                log_warning("passed fd %d (%s) matches no listen entry: closing it", a->fd,
+                            a->type < 0 ? "not a socket" : addr_format((const struct sockaddr *)&a->sa, text, sizeof(text)));
+                close(a->fd);
+                a->fd = -1;
+        }
+        free(srv->adopted);
+        srv->adopted = NULL;
+        srv->n_adopted = 0;
+}
+
 static int server_start(struct server *srv, struct config *cfg)
 {
         int r;
 
+        r = collect_passed_sockets(srv);
+        if (r < 0)
+                return r;
         srv->max_children = cfg->max_children;
         srv->services = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*srv->services));
         if (!srv->services)
@@ -840,18 +1404,26 @@ static int server_start(struct server *srv, struct config *cfg)
                                 return r;
                 }
         }
+        close_unmatched_passed_sockets(srv);
+        collect_builtin_ports(srv, srv->services, srv->n_services);
         return 0;
 }
 
 static void server_free(struct server *srv)
 {
+        builtin_stream_close_all();
+        status_socket_update(srv, NULL);
+        close_unmatched_passed_sockets(srv);
+        free(srv->builtin_ports);
         for (size_t i = 0; i < srv->n_services; i++)
                 service_state_unref(srv->services[i]);
         free(srv->services);
         /* Children left at exit (a failed start) keep their service references: drop them too. */
         for (size_t i = 0; i < srv->children.cap; i++)
-                if (srv->children.slots[i].pid)
+                if (srv->children.slots[i].pid) {
+                        sd_event_source_disable_unref(srv->children.slots[i].timeout);
                         service_state_unref(srv->children.slots[i].svc);
+                }
         children_free(&srv->children);
         if (srv->devnull >= 0)
                 close(srv->devnull);
@@ -916,6 +1488,7 @@ int run(const struct run_options *o)
                 status = EXIT_LISTENER;
                 goto out;
         }
+        status_socket_update(&srv, cfg->status_socket);
         config_free(cfg);
         cfg = NULL;
 

@@ -273,22 +273,28 @@ bool h_listening(int family, uint16_t port)
 
 pid_t h_spawn_superd(const char *const *args, const char *const *extra_env)
 {
-        const char *superd = h_superd();
         const char *argv[32];
+        size_t argc = 0;
+
+        argv[argc++] = h_superd();
+        for (size_t i = 0; args && args[i]; i++) {
+                cr_assert(argc < 31, "too many arguments");
+                argv[argc++] = args[i];
+        }
+        argv[argc] = NULL;
+        return h_spawn_as_superd(argv, extra_env);
+}
+
+pid_t h_spawn_as_superd(const char *const *argv, const char *const *extra_env)
+{
         char **envp;
-        size_t n_env = 0, n_extra = 0, argc = 0;
+        size_t n_env = 0, n_extra = 0;
         pid_t parent = getpid(), pid;
         int logfd, nullfd;
 
         cr_assert(H.pid == 0, "superd already runs as %d", (int)H.pid);
 
         /* Build everything before fork: the child only dup2s and execs. */
-        argv[argc++] = superd;
-        for (size_t i = 0; args && args[i]; i++) {
-                cr_assert(argc < 31, "too many arguments");
-                argv[argc++] = args[i];
-        }
-        argv[argc] = NULL;
         while (environ[n_env])
                 n_env++;
         while (extra_env && extra_env[n_extra])
@@ -335,7 +341,7 @@ pid_t h_spawn_superd(const char *const *args, const char *const *extra_env)
                 close_range(3, ~0U, 0);
                 if (H.leak_fd > 2 && dup2(0, H.leak_fd) < 0)
                         _exit(127);
-                execve(superd, (char *const *)argv, envp);
+                execve(argv[0], (char *const *)argv, envp);
                 _exit(127);
         }
         close(logfd);
@@ -408,6 +414,56 @@ pid_t h_start(const char *const *extra_env, ...)
                                                                 want[i].port);
                         h_assert(false, "superd did not listen within %d ms on:%s", H_START_MS, missing);
                 }
+                nap(5);
+        }
+}
+
+static int count_lines_with(const char *text, const char *needle)
+{
+        int n = 0;
+
+        for (const char *line = text; *line;) {
+                const char *end = strchr(line, '\n');
+                size_t len = end ? (size_t)(end - line) : strlen(line);
+                if (memmem(line, len, needle, strlen(needle)))
+                        n++;
+                line += len + (end != NULL);
+        }
+        return n;
+}
+
+bool h_wait_log(const char *needle, int count, int timeout_ms)
+{
+        int64_t deadline = h_now_ms() + timeout_ms;
+
+        for (;;) {
+                char *log = h_log();
+                int n = count_lines_with(log, needle);
+                free(log);
+                if (n >= count)
+                        return true;
+                if (h_now_ms() > deadline)
+                        return false;
+                nap(5);
+        }
+}
+
+pid_t h_start_ready(const char *const *extra_env)
+{
+        const char *args[] = { "-f", "-c", H.conf, NULL };
+        char *log = h_log();
+        int before = count_lines_with(log, "superd: ready:");
+        int64_t deadline = h_now_ms() + H_START_MS;
+        pid_t pid;
+
+        free(log);
+        pid = h_spawn_superd(args, extra_env);
+        for (;;) {
+                int status = poll_exit();
+                h_assert(status == -1, "superd exited during start: %s", h_status_str(status));
+                if (h_wait_log("superd: ready:", before + 1, 0))
+                        return pid;
+                h_assert(h_now_ms() < deadline, "superd did not get ready within %d ms", H_START_MS);
                 nap(5);
         }
 }

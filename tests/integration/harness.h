@@ -103,6 +103,13 @@ bool h_listening(int family, uint16_t port);
 pid_t h_spawn_superd(const char *const *args, const char *const *extra_env);
 
 /*
+ * Like h_spawn_superd() but runs ARGV (argv[0] absolute), a program that
+ * becomes superd by exec (systemd-socket-activate ... superd ...): the
+ * process is treated as superd (H.pid).
+ */
+pid_t h_spawn_as_superd(const char *const *argv, const char *const *extra_env);
+
+/*
  * Start `superd -f -c DIR/superd.conf` with EXTRA_ENV (may be NULL), then
  * wait up to H_START_MS until each listener given as (int family, int port)
  * pairs, terminated by a 0 family, is in LISTEN state. Fails the test,
@@ -110,6 +117,20 @@ pid_t h_spawn_superd(const char *const *args, const char *const *extra_env);
  * Returns superd's pid.
  */
 pid_t h_start(const char *const *extra_env, ...);
+
+/*
+ * Wait up to TIMEOUT_MS until superd.log holds at least COUNT lines containing
+ * NEEDLE. Returns true if it does.
+ */
+bool h_wait_log(const char *needle, int count, int timeout_ms);
+
+/*
+ * Start `superd -f -c DIR/superd.conf` with EXTRA_ENV (may be NULL) and wait
+ * up to H_START_MS for its "ready:" log line, for listeners that
+ * /proc/net/tcp does not show (UDP, unix). Fails the test if superd exits
+ * or does not get ready. Returns superd's pid.
+ */
+pid_t h_start_ready(const char *const *extra_env);
 
 /* Wait up to TIMEOUT_MS for superd to exit by itself. Returns its wait status, or -1 on timeout. */
 int h_wait_exit(int timeout_ms);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -307,4 +308,64 @@ Test(addr_equal, ignores_what_follows_len)
         /* Bytes past `len` are not part of the address. */
         memset((char *)&b.sa + b.len, 0xa5, sizeof(b.sa) - b.len);
         cr_assert(addr_equal(&a, &b));
+}
+
+/* ---- unix: addresses ---- */
+
+Test(addr, unix_path)
+{
+        struct listen_addr a = parse_ok("unix:/run/superd/x.sock");
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&a.sa;
+        char buf[ADDR_STRLEN];
+
+        cr_assert_eq(un->sun_family, AF_UNIX);
+        cr_assert_str_eq(un->sun_path, "/run/superd/x.sock");
+        cr_assert_eq(a.len, offsetof(struct sockaddr_un, sun_path) + strlen("/run/superd/x.sock") + 1);
+        cr_assert_str_eq(addr_format((const struct sockaddr *)&a.sa, buf, sizeof(buf)), "unix:/run/superd/x.sock");
+}
+
+Test(addr, unix_abstract)
+{
+        struct listen_addr a = parse_ok("unix:@superd/test");
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&a.sa;
+        char buf[ADDR_STRLEN];
+
+        cr_assert_eq(un->sun_family, AF_UNIX);
+        cr_assert_eq(un->sun_path[0], 0, "abstract names start with a NUL byte");
+        cr_assert(memcmp(un->sun_path + 1, "superd/test", 11) == 0);
+        /* No terminating NUL: the name is exactly the bytes given. */
+        cr_assert_eq(a.len, offsetof(struct sockaddr_un, sun_path) + 1 + 11);
+        cr_assert_str_eq(addr_format((const struct sockaddr *)&a.sa, buf, sizeof(buf)), "unix:@superd/test");
+}
+
+Test(addr, unix_longest_path_and_name)
+{
+        char text[200];
+
+        /* 107 bytes of path plus its NUL fill sun_path exactly; 107 bytes of name follow the NUL. */
+        snprintf(text, sizeof(text), "unix:/%0106d", 0);
+        parse_ok(text);
+        snprintf(text, sizeof(text), "unix:/%0107d", 0);
+        expect_reject(text);
+        snprintf(text, sizeof(text), "unix:@%0107d", 0);
+        parse_ok(text);
+        snprintf(text, sizeof(text), "unix:@%0108d", 0);
+        expect_reject(text);
+}
+
+Test(addr, unix_rejects)
+{
+        expect_reject("unix:");
+        expect_reject("unix:@");
+        expect_reject("unix:relative/path");
+}
+
+Test(addr, unix_equal_compares_path)
+{
+        struct listen_addr a = parse_ok("unix:/a.sock"), b = parse_ok("unix:/a.sock"), c = parse_ok("unix:/b.sock"),
+                           d = parse_ok("unix:@a.sock");
+
+        cr_assert(addr_equal(&a, &b));
+        cr_assert_not(addr_equal(&a, &c));
+        cr_assert_not(addr_equal(&a, &d));
 }

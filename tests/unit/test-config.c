@@ -1021,3 +1021,161 @@ Test(config, disabled_service_does_not_conflict)
         load_ok();
         cr_assert_eq(C->n_services, 2);
 }
+
+/* ---- socket kinds, builtins and socket options (issue 3) ---- */
+
+/* A one-service drop-in on line 1 with BODY inside; errors about combinations point at line 1. */
+static void service_with(const char *body)
+{
+        char *text;
+
+        cr_assert(asprintf(&text, "service s {\n%s}\n", body) > 0);
+        dropin("s.conf", text);
+        free(text);
+}
+
+static const struct service *only_service(void)
+{
+        load_ok();
+        cr_assert_eq(C->n_services, 1);
+        return C->services[0];
+}
+
+Test(config, dgram_defaults_to_wait_and_stream_to_nowait)
+{
+        service_with("    listen = { \"127.0.0.1:69\" }\n    socket-type = dgram\n    exec = { \"" EXEC "\" }\n");
+        cr_assert_eq(only_service()->socket_type, SOCK_DGRAM);
+        cr_assert(only_service()->wait, "dgram services wait by default (inetd)");
+        service_with("    listen = { \"127.0.0.1:70\" }\n    wait = yes\n    exec = { \"" EXEC "\" }\n");
+        cr_assert_eq(only_service()->socket_type, SOCK_STREAM);
+        cr_assert(only_service()->wait);
+}
+
+Test(config, builtin_replaces_exec)
+{
+        service_with("    listen = { \"127.0.0.1:7\" }\n    builtin = echo\n");
+        cr_assert_eq(only_service()->builtin, BUILTIN_ECHO);
+        cr_assert_null(only_service()->argv);
+        cr_assert_not(only_service()->wait);
+}
+
+Test(config, dgram_builtin_may_say_wait_no)
+{
+        service_with("    listen = { \"127.0.0.1:13\" }\n    socket-type = dgram\n    wait = no\n    builtin = daytime\n");
+        cr_assert_eq(only_service()->builtin, BUILTIN_DAYTIME);
+}
+
+Test(config, unix_addresses_and_socket_file_settings)
+{
+        const struct service *s;
+
+        service_with("    listen = { \"unix:/run/x.sock\", \"unix:@abstract\" }\n    socket-type = seqpacket\n"
+                     "    socket-mode = 0660\n    socket-user = \"0\"\n    socket-group = \"0\"\n"
+                     "    exec = { \"" EXEC "\" }\n");
+        s = only_service();
+        cr_assert_eq(s->listen[0].sa.ss_family, AF_UNIX);
+        cr_assert_eq(s->listen[1].sa.ss_family, AF_UNIX);
+        cr_assert_eq(s->sockopt.socket_mode, 0660);
+        cr_assert(s->sockopt.set_owner);
+        cr_assert_eq(s->sockopt.socket_uid, 0);
+        cr_assert_eq(s->sockopt.socket_gid, 0);
+}
+
+Test(config, socket_options_parsed)
+{
+        const struct service *s;
+
+        service_with("    listen = { \"*:8080\" }\n    backlog = 16\n    reuse-port = yes\n    keepalive = yes\n"
+                     "    nodelay = yes\n    ipv6-only = yes\n    free-bind = yes\n    receive-buffer = 65536\n"
+                     "    send-buffer = 32768\n    exec = { \"" EXEC "\" }\n");
+        s = only_service();
+        cr_assert_eq(s->sockopt.backlog, 16);
+        cr_assert(s->sockopt.reuse_port && s->sockopt.keepalive && s->sockopt.nodelay && s->sockopt.ipv6_only &&
+                  s->sockopt.free_bind);
+        cr_assert_eq(s->sockopt.receive_buffer, 65536);
+        cr_assert_eq(s->sockopt.send_buffer, 32768);
+        cr_assert_eq(s->sockopt.socket_mode, 0666, "unix socket files default to 0666");
+}
+
+Test(config, same_port_for_tcp_and_udp_is_no_conflict)
+{
+        dropin("a.conf", "service t {\n    listen = { \"127.0.0.1:7\" }\n    builtin = echo\n}\n"
+                         "service u {\n    listen = { \"127.0.0.1:7\" }\n    socket-type = dgram\n    builtin = echo\n}\n");
+        load_ok();
+        cr_assert_eq(C->n_services, 2);
+}
+
+Test(config, same_unix_path_for_two_types_conflicts)
+{
+        dropin("a.conf", "service t {\n    listen = { \"unix:/run/a.sock\" }\n    exec = { \"" EXEC "\" }\n}\n"
+                         "service u {\n    listen = { \"unix:/run/a.sock\" }\n    socket-type = dgram\n"
+                         "    exec = { \"" EXEC "\" }\n}\n");
+        expect_only_error("a.conf", 5, "already used by service 't'");
+}
+
+/* Each invalid combination: one error at the service's line naming the problem. */
+#define BAD_COMBINATION(test, body, needle)                       \
+        Test(config, test)                                        \
+        {                                                         \
+                service_with(body);                               \
+                expect_only_error("s.conf", 1, needle);           \
+        }
+
+BAD_COMBINATION(error_builtin_and_exec, "    listen = { \"127.0.0.1:7\" }\n    builtin = echo\n    exec = { \"" EXEC "\" }\n",
+                "exec and builtin exclude each other")
+BAD_COMBINATION(error_dgram_nowait_exec,
+                "    listen = { \"127.0.0.1:69\" }\n    socket-type = dgram\n    wait = no\n    exec = { \"" EXEC "\" }\n",
+                "wait = no needs a builtin")
+BAD_COMBINATION(error_stream_builtin_wait, "    listen = { \"127.0.0.1:7\" }\n    wait = yes\n    builtin = echo\n",
+                "does not apply to a stream builtin")
+BAD_COMBINATION(error_socket_mode_on_inet,
+                "    listen = { \"127.0.0.1:80\" }\n    socket-mode = 0600\n    exec = { \"" EXEC "\" }\n",
+                "apply to unix:/path addresses only")
+BAD_COMBINATION(error_socket_user_on_abstract,
+                "    listen = { \"unix:@x\" }\n    socket-user = \"0\"\n    exec = { \"" EXEC "\" }\n",
+                "apply to unix:/path addresses only")
+BAD_COMBINATION(error_seqpacket_on_inet,
+                "    listen = { \"127.0.0.1:80\" }\n    socket-type = seqpacket\n    exec = { \"" EXEC "\" }\n",
+                "seqpacket needs unix: addresses")
+BAD_COMBINATION(error_builtin_on_unix, "    listen = { \"unix:/run/e.sock\" }\n    builtin = echo\n",
+                "serves IP addresses only")
+BAD_COMBINATION(error_backlog_on_dgram,
+                "    listen = { \"127.0.0.1:69\" }\n    socket-type = dgram\n    backlog = 5\n    exec = { \"" EXEC "\" }\n",
+                "backlog applies to stream and seqpacket")
+BAD_COMBINATION(error_nodelay_on_unix, "    listen = { \"unix:/run/n.sock\" }\n    nodelay = yes\n    exec = { \"" EXEC "\" }\n",
+                "nodelay applies to TCP")
+BAD_COMBINATION(error_keepalive_on_udp,
+                "    listen = { \"127.0.0.1:69\" }\n    socket-type = dgram\n    keepalive = yes\n    exec = { \"" EXEC "\" }\n",
+                "keepalive applies to TCP")
+BAD_COMBINATION(error_ipv6_only_without_ipv6,
+                "    listen = { \"127.0.0.1:80\" }\n    ipv6-only = yes\n    exec = { \"" EXEC "\" }\n",
+                "ipv6-only needs an IPv6 address")
+BAD_COMBINATION(error_reuse_port_on_unix,
+                "    listen = { \"unix:/run/r.sock\" }\n    reuse-port = yes\n    exec = { \"" EXEC "\" }\n",
+                "reuse-port applies to IP addresses only")
+BAD_COMBINATION(error_no_exec_no_builtin, "    listen = { \"127.0.0.1:80\" }\n", "has no exec (or builtin)")
+
+Test(config, error_builtin_unknown)
+{
+        service_with("    listen = { \"127.0.0.1:7\" }\n    builtin = qotd\n");
+        expect_only_error("s.conf", 3, "expected echo, discard, chargen, daytime or time");
+}
+
+Test(config, error_socket_mode_not_octal)
+{
+        service_with("    listen = { \"unix:/run/m.sock\" }\n    socket-mode = 0999\n    exec = { \"" EXEC "\" }\n");
+        expect_only_error("s.conf", 3, "expected octal permission bits");
+}
+
+Test(config, error_backlog_out_of_range)
+{
+        service_with("    listen = { \"127.0.0.1:80\" }\n    backlog = 70000\n    exec = { \"" EXEC "\" }\n");
+        expect_only_error("s.conf", 3, "out of range (0-65535)");
+}
+
+Test(config, error_socket_user_unknown)
+{
+        service_with("    listen = { \"unix:/run/u.sock\" }\n    socket-user = \"no-such-user-here\"\n"
+                     "    exec = { \"" EXEC "\" }\n");
+        expect_only_error("s.conf", 3, "socket-user");
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/* The inetd internal services (echo, discard, chargen, daytime, time), served in the event loop without fork. */
+#include "builtin.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define STREAM_BUDGET     (64 * 1024) /* bytes moved per wakeup and direction: one client cannot hog the loop */
+#define ECHO_BUFFER       4096        /* what an echo connection holds for a client that does not read */
+#define DGRAM_BATCH       32          /* datagrams per wakeup */
+#define DGRAM_BUFFER      65536       /* the largest UDP payload fits */
+#define CHARGEN_DGRAM_MAX 512         /* RFC 864: a datagram of 0 to 512 characters */
+#define SEND_FLAGS        (MSG_DONTWAIT | MSG_NOSIGNAL)
+
+static const char *const names[] = {
+    [BUILTIN_ECHO] = "echo",       [BUILTIN_DISCARD] = "discard", [BUILTIN_CHARGEN] = "chargen",
+    [BUILTIN_DAYTIME] = "daytime", [BUILTIN_TIME] = "time",
+};
+
+enum builtin builtin_from_name(const char *name)
+{
+        if (!name)
+                return BUILTIN_NONE;
+        for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++)
+                if (strcmp(name, names[i]) == 0)
+                        return (enum builtin)i;
+        return BUILTIN_NONE;
+}
+
+const char *builtin_name(enum builtin b)
+{
+        if ((size_t)b == 0 || (size_t)b >= sizeof(names) / sizeof(names[0]))
+                return NULL;
+        return names[b];
+}
+
+/* ---- the answers ---- */
+
+/* Two periods of the chargen stream: a send or copy from any position finds a whole period after it. */
+static char chargen_table[2 * BUILTIN_CHARGEN_PERIOD];
+
+static const char *chargen_stream(void)
+{
+        static bool ready;
+
+        if (!ready) {
+                for (size_t i = 0; i < sizeof(chargen_table); i++) {
+                        size_t pos = i % BUILTIN_CHARGEN_PERIOD, line = pos / BUILTIN_CHARGEN_LINE,
+                               col = pos % BUILTIN_CHARGEN_LINE;
+                        chargen_table[i] = col < 72 ? (char)(' ' + (line + col) % 95) : col == 72 ? '\r' : '\n';
+                }
+                ready = true;
+        }
+        return chargen_table;
+}
+
+size_t builtin_chargen_fill(char *buf, size_t size, size_t *offset)
+{
+        const char *stream = chargen_stream();
+        size_t pos = *offset % BUILTIN_CHARGEN_PERIOD;
+
+        for (size_t done = 0; done < size;) {
+                size_t n = size - done < BUILTIN_CHARGEN_PERIOD ? size - done : BUILTIN_CHARGEN_PERIOD;
+                memcpy(buf + done, stream + pos, n);
+                pos = (pos + n) % BUILTIN_CHARGEN_PERIOD;
+                done += n;
+        }
+        *offset = pos;
+        return size;
+}
+
+uint32_t builtin_time_value(time_t now)
+{
+        /* Unsigned arithmetic: wraps mod 2^32 as RFC 868 expects (in 2036), for any time_t without overflow. */
+        return (uint32_t)((uint64_t)now + 2208988800ULL);
+}
+
+size_t builtin_daytime_format(time_t now, char *buf, size_t size)
+{
+        char text[26]; /* what ctime_r(3) needs */
+
+        if (size > 0)
+                buf[0] = '\0';
+        /* "Sat Nov 21 12:34:56 2026\n" is 25 characters; other years do not fit the promised format. */
+        if (size < BUILTIN_DAYTIME_SIZE || !ctime_r(&now, text) || strlen(text) != 25)
+                return 0;
+        memcpy(buf, text, 24);
+        memcpy(buf + 24, "\r\n", 3);
+        return 26;
+}
+
+/* ---- stream connections ---- */
+
+struct conn {
+        struct conn *prev, *next; /* in `conns` */
+        sd_event_source *io;
+        int fd;
+        enum builtin type;
+        uint32_t events; /* what io waits for now */
+        bool eof;        /* echo: the peer sent EOF */
+        bool answered;   /* daytime, time: answer sent, draining */
+        size_t pos;      /* chargen: position in the stream; echo: start of the held bytes */
+        size_t len;      /* echo: bytes held */
+        void (*done)(void *userdata);
+        void *userdata;
+        char buf[]; /* echo: ECHO_BUFFER bytes; nothing for the others */
+};
+
+static struct conn *conns;
+static size_t n_conns;
+static char scratch[16 * 1024]; /* input that is dropped lands here: superd is single-threaded */
+
+size_t builtin_stream_count(void)
+{
+        return n_conns;
+}
+
+/* Unlink, close and free c, then tell its owner. */
+static void conn_end(struct conn *c)
+{
+        void (*done)(void *) = c->done;
+        void *userdata = c->userdata;
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        n_conns--;
+        /* Safe from within c's own callback: sd-event defers freeing a dispatching source. */
+        sd_event_source_disable_unref(c->io);
+        close(c->fd);
+        free(c);
+        if (done)
+                done(userdata);
+}
+
+void builtin_stream_close_all(void)
+{
+        while (conns)
+                conn_end(conns);
+}
+
+static int conn_set_events(struct conn *c, uint32_t events)
+{
+        int r;
+
+        if (events == c->events)
+                return 1;
+        r = sd_event_source_set_io_events(c->io, events);
+        if (r < 0)
+                return r;
+        c->events = events;
+        return 1;
+}
+
+/*
+ * Each step below returns 1 to keep the connection, 0 when it is over, or
+ * -errno when it failed; it never blocks and moves at most STREAM_BUDGET
+ * bytes per direction, leaving the rest to the next wakeup (the io source
+ * is level-triggered, so nothing is lost).
+ */
+
+/* Read and drop input. */
+static int drain(struct conn *c)
+{
+        for (size_t total = 0; total < STREAM_BUDGET;) {
+                ssize_t n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+                if (n > 0)
+                        total += (size_t)n;
+                else if (n == 0)
+                        return 0;
+                else if (errno == EAGAIN || errno == EINTR)
+                        return 1;
+                else
+                        return -errno;
+        }
+        return 1;
+}
+
+static int echo_step(struct conn *c)
+{
+        size_t moved = 0;
+
+        while (moved < STREAM_BUDGET) {
+                bool progress = false;
+                ssize_t n;
+
+                if (c->len > 0) {
+                        n = send(c->fd, c->buf + c->pos, c->len, SEND_FLAGS);
+                        if (n > 0) {
+                                c->pos += (size_t)n;
+                                c->len -= (size_t)n;
+                                moved += (size_t)n;
+                                progress = true;
+                        } else if (errno != EAGAIN && errno != EINTR)
+                                return -errno;
+                }
+                if (c->len == 0)
+                        c->pos = 0;
+                if (!c->eof && c->len < ECHO_BUFFER) {
+                        if (c->pos > 0) {
+                                memmove(c->buf, c->buf + c->pos, c->len);
+                                c->pos = 0;
+                        }
+                        n = recv(c->fd, c->buf + c->len, ECHO_BUFFER - c->len, MSG_DONTWAIT);
+                        if (n > 0) {
+                                c->len += (size_t)n;
+                                moved += (size_t)n;
+                                progress = true;
+                        } else if (n == 0)
+                                c->eof = true;
+                        else if (errno != EAGAIN && errno != EINTR)
+                                return -errno;
+                }
+                if (c->eof && c->len == 0)
+                        return 0;
+                if (!progress)
+                        break;
+        }
+        /* Back-pressure: a full buffer (or EOF) stops reading; held bytes wait for the socket to drain. */
+        return conn_set_events(c, (c->eof || c->len == ECHO_BUFFER ? 0 : EPOLLIN) | (c->len > 0 ? EPOLLOUT : 0));
+}
+
+static int chargen_step(struct conn *c, uint32_t revents)
+{
+        const char *stream = chargen_stream();
+        int r;
+
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                r = drain(c);
+                if (r <= 0)
+                        return r;
+        }
+        if (!(revents & EPOLLOUT))
+                return 1;
+        for (size_t total = 0; total < STREAM_BUDGET;) {
+                ssize_t n = send(c->fd, stream + c->pos, BUILTIN_CHARGEN_PERIOD, SEND_FLAGS);
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 1 : -errno;
+                c->pos = (c->pos + (size_t)n) % BUILTIN_CHARGEN_PERIOD;
+                total += (size_t)n;
+        }
+        return 1;
+}
+
+/* daytime and time: answer once, half-close, then drop input until the client closes. */
+static int answer_step(struct conn *c)
+{
+        char text[BUILTIN_DAYTIME_SIZE];
+        uint32_t be;
+        const void *answer;
+        size_t len;
+        ssize_t n;
+
+        if (c->answered)
+                return drain(c);
+        if (c->type == BUILTIN_TIME) {
+                be = htonl(builtin_time_value(time(NULL)));
+                answer = &be;
+                len = sizeof(be);
+        } else {
+                len = builtin_daytime_format(time(NULL), text, sizeof(text));
+                answer = text;
+        }
+        n = send(c->fd, answer, len, SEND_FLAGS);
+        if (n < 0)
+                return -errno;
+        if ((size_t)n != len)
+                return 0; /* 26 bytes did not fit into an empty socket buffer: not worth a state of its own */
+        /*
+         * Closing now would reset the connection if the client sent anything
+         * (unread input), and a reset may destroy the answer before the client
+         * reads it. So: FIN now, close when the client closes.
+         */
+        shutdown(c->fd, SHUT_WR);
+        c->answered = true;
+        n = conn_set_events(c, EPOLLIN);
+        return n < 0 ? (int)n : drain(c);
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct conn *c = userdata;
+        int r;
+
+        switch (c->type) {
+        case BUILTIN_ECHO:
+                r = echo_step(c);
+                break;
+        case BUILTIN_DISCARD:
+                r = drain(c);
+                break;
+        case BUILTIN_CHARGEN:
+                r = chargen_step(c, revents);
+                break;
+        default:
+                r = answer_step(c);
+                break;
+        }
+        if (r < 0 && log_enabled(LOG_DEBUG)) {
+                errno = -r;
+                log_debug("builtin %s: connection failed: %m", builtin_name(c->type));
+        }
+        if (r <= 0)
+                conn_end(c);
+        return 0; /* a connection can fail, the daemon cannot */
+}
+
+int builtin_stream_start(sd_event *e, enum builtin b, int fd, void (*done)(void *userdata), void *userdata)
+{
+        struct conn *c;
+        uint32_t events;
+        int flags, r;
+
+        switch (b) {
+        case BUILTIN_ECHO:
+        case BUILTIN_DISCARD:
+                events = EPOLLIN;
+                break;
+        case BUILTIN_CHARGEN:
+                events = EPOLLIN | EPOLLOUT;
+                break;
+        case BUILTIN_DAYTIME:
+        case BUILTIN_TIME:
+                events = EPOLLOUT;
+                break;
+        default:
+                close(fd);
+                return -EINVAL;
+        }
+        if (!e) {
+                close(fd);
+                return -EINVAL;
+        }
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        c = calloc(1, sizeof(*c) + (b == BUILTIN_ECHO ? ECHO_BUFFER : 0));
+        if (!c) {
+                close(fd);
+                return -ENOMEM;
+        }
+        *c = (struct conn){.fd = fd, .type = b, .events = events, .done = done, .userdata = userdata};
+        r = sd_event_add_io(e, &c->io, fd, events, on_conn_io, c);
+        if (r < 0) {
+                close(fd);
+                free(c);
+                return r;
+        }
+        c->next = conns;
+        if (conns)
+                conns->prev = c;
+        conns = c;
+        n_conns++;
+        return 0;
+}
+
+/* ---- datagrams ---- */
+
+static bool v4_bad_source(uint32_t a)
+{
+        return a == INADDR_ANY || a == INADDR_BROADCAST || IN_MULTICAST(a);
+}
+
+bool builtin_dgram_reflects(const struct sockaddr *from, const uint16_t *ports, size_t n_ports)
+{
+        uint16_t port;
+        bool bad;
+
+        if (!from)
+                return true;
+        if (from->sa_family == AF_INET) {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *)from;
+                port = ntohs(s4->sin_port);
+                bad = v4_bad_source(ntohl(s4->sin_addr.s_addr));
+        } else if (from->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)from;
+                port = ntohs(s6->sin6_port);
+                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+                        uint32_t a;
+                        memcpy(&a, &s6->sin6_addr.s6_addr[12], sizeof(a));
+                        bad = v4_bad_source(ntohl(a));
+                } else
+                        bad = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) || IN6_IS_ADDR_MULTICAST(&s6->sin6_addr);
+        } else
+                return false;
+        if (bad || port < 1024)
+                return true;
+        for (size_t i = 0; i < n_ports; i++)
+                if (ports[i] == port)
+                        return true;
+        return false;
+}
+
+unsigned builtin_dgram_serve(enum builtin b, int fd, const uint16_t *ports, size_t n_ports)
+{
+        static char buf[DGRAM_BUFFER]; /* no allocation per datagram; superd is single-threaded */
+        static size_t chargen_pos;     /* successive chargen answers continue the stream */
+        unsigned n = 0;
+
+        /* Each failed recvfrom() consumes a queued error (ICMP unreachable after an answer): bound them too. */
+        for (unsigned tries = 0; n < DGRAM_BATCH && tries < 2 * DGRAM_BATCH; tries++) {
+                struct sockaddr_storage from;
+                socklen_t from_len = sizeof(from);
+                const void *answer = buf;
+                ssize_t len;
+                uint32_t be;
+
+                len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+                if (len < 0) {
+                        if (errno == EAGAIN)
+                                break;
+                        continue;
+                }
+                n++;
+                if (b == BUILTIN_DISCARD || from_len <= sizeof(sa_family_t) || from_len > sizeof(from) ||
+                    builtin_dgram_reflects((const struct sockaddr *)&from, ports, n_ports))
+                        continue;
+                switch (b) {
+                case BUILTIN_ECHO:
+                        break;
+                case BUILTIN_CHARGEN:
+                        len = (ssize_t)builtin_chargen_fill(buf, (size_t)random() % (CHARGEN_DGRAM_MAX + 1),
+                                                            &chargen_pos);
+                        break;
+                case BUILTIN_DAYTIME:
+                        len = (ssize_t)builtin_daytime_format(time(NULL), buf, sizeof(buf));
+                        break;
+                case BUILTIN_TIME:
+                        be = htonl(builtin_time_value(time(NULL)));
+                        answer = &be;
+                        len = sizeof(be);
+                        break;
+                default:
+                        continue;
+                }
+                (void)sendto(fd, answer, (size_t)len, SEND_FLAGS, (const struct sockaddr *)&from, from_len);
+        }
+        return n;
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* The inetd internal services (echo, discard, chargen, daytime, time), served in the event loop without fork. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <systemd/sd-event.h>
+
+/* The `builtin` key of a service (DESIGN §4). BUILTIN_NONE: the service runs `exec`. */
+enum builtin {
+        BUILTIN_NONE = 0,
+        BUILTIN_ECHO,    /* RFC 862 */
+        BUILTIN_DISCARD, /* RFC 863 */
+        BUILTIN_CHARGEN, /* RFC 864 */
+        BUILTIN_DAYTIME, /* RFC 867 */
+        BUILTIN_TIME,    /* RFC 868 */
+};
+
+/* Bytes of one chargen line: 72 printable characters and "\r\n". */
+#define BUILTIN_CHARGEN_LINE 74
+/* The chargen stream repeats after 95 lines (one per printable ASCII character): 7030 bytes. */
+#define BUILTIN_CHARGEN_PERIOD (95 * BUILTIN_CHARGEN_LINE)
+/* Buffer size that builtin_daytime_format() needs: "Sat Nov 21 12:34:56 2026\r\n" and a NUL. */
+#define BUILTIN_DAYTIME_SIZE 27
+
+/* "echo", "discard", "chargen", "daytime" or "time" to its enum; BUILTIN_NONE for anything else (also NULL). */
+enum builtin builtin_from_name(const char *name);
+
+/* The configuration name of `b` ("echo", ...); NULL for BUILTIN_NONE or an unknown value. */
+const char *builtin_name(enum builtin b);
+
+/*
+ * Serve one accepted stream connection `fd` as builtin `b` in event loop `e`.
+ *
+ * Takes ownership of fd on every path: it is closed when the connection
+ * ends, and also when this fails. Sets O_NONBLOCK itself. The connection
+ * keeps a reference to `e` (through its io source) until it ends.
+ *
+ * Behaviour, one non-blocking state machine each, at most 64 KiB moved per
+ * wakeup so that one client never delays another source of the loop:
+ *   echo     reads only while its 4 KiB buffer has room and writes what it
+ *            holds: a client that sends but never reads is no longer read
+ *            once the buffer is full. On peer EOF it flushes, then closes.
+ *   discard  reads and drops everything until EOF or error.
+ *   chargen  writes the RFC 864 pattern whenever the socket is writable
+ *            (generated from a shared table, no buffer per connection),
+ *            drops any input, ends on peer EOF or any error.
+ *   daytime, time  write the answer (RFC 867 text, RFC 868 4 bytes) once
+ *            writable, shut down the write side (the client sees EOF), then
+ *            drop input until the client closes, so that a client that sent
+ *            something is not reset before it reads the answer. If the answer
+ *            cannot be written at once the connection simply ends.
+ * Memory per connection: a small state record, plus 4 KiB for echo.
+ *
+ * `done(userdata)` (done may be NULL) is called exactly once when the
+ * connection ends, after fd is closed, from the event loop or from
+ * builtin_stream_close_all(); never from within this call.
+ *
+ * Returns 0, -EINVAL for BUILTIN_NONE or an unknown value, -ENOMEM, or the
+ * -errno of fcntl(2) or sd_event_add_io().
+ */
+int builtin_stream_start(sd_event *e, enum builtin b, int fd, void (*done)(void *userdata), void *userdata);
+
+/*
+ * End every live stream connection at once (superd stopping): close each
+ * fd and call its done(). Connections that a done() starts are closed too.
+ */
+void builtin_stream_close_all(void);
+
+/* Number of live stream connections, of all builtins together. */
+size_t builtin_stream_count(void);
+
+/*
+ * The datagram socket `fd` of a builtin `b` is readable: read up to 32
+ * queued datagrams and answer each with sendto(MSG_DONTWAIT); send errors
+ * are ignored (UDP). No allocation: one static 64 KiB buffer.
+ *   echo     the same bytes (RFC 862); discard nothing (RFC 863);
+ *   chargen  a random number of pattern characters, 0 to 512 (RFC 864);
+ *   daytime  the text of builtin_daytime_format() (RFC 867);
+ *   time     4 bytes, builtin_time_value() big-endian (RFC 868).
+ * A datagram for which builtin_dgram_reflects() holds is dropped
+ * unanswered; `ports` (n_ports entries, host order, may be NULL when
+ * n_ports is 0) are the ports superd's own dgram builtins listen on.
+ * Works on any non-blocking datagram socket; an unnamed AF_UNIX sender
+ * cannot be answered and is skipped.
+ * Returns the number of datagrams read (answered or not): below 32 means
+ * the queue is empty, 32 means there may be more (the socket stays readable).
+ */
+unsigned builtin_dgram_serve(enum builtin b, int fd, const uint16_t *ports, size_t n_ports);
+
+/*
+ * Fill `buf` with `size` bytes of the RFC 864 chargen stream, starting at
+ * position *offset and advancing it. The stream: lines of 72 of the 95
+ * printable ASCII characters (' ' to '~'), each line starting one character
+ * later than the one before, each ending in "\r\n"; it repeats after
+ * BUILTIN_CHARGEN_PERIOD bytes, so *offset is kept below that (any value is
+ * accepted and taken modulo the period). Returns size.
+ */
+size_t builtin_chargen_fill(char *buf, size_t size, size_t *offset);
+
+/* RFC 868 time of `now` (seconds since 1970, UTC): seconds since 1900-01-01 00:00 UTC, mod 2^32, host order. */
+uint32_t builtin_time_value(time_t now);
+
+/*
+ * RFC 867 daytime of `now`, as BSD inetd answers it: ctime(3) in superd's
+ * local time zone (TZ, /etc/localtime) with "\r\n", e.g.
+ * "Sat Nov 21 12:34:56 2026\r\n" (26 characters), NUL-terminated in buf.
+ * Returns the length without the NUL, or 0 if size < BUILTIN_DAYTIME_SIZE or
+ * the year does not fit in 4 digits (buf is then "" if size > 0).
+ */
+size_t builtin_daytime_format(time_t now, char *buf, size_t size);
+
+/*
+ * True if a datagram from `from` must not be answered, because the answer
+ * could start a loop between two such services or be reflected to many:
+ * for AF_INET and AF_INET6 (IPv4-mapped too), a source port below 1024 or
+ * equal to one of ports[0..n_ports) (host order), as BSD inetd does, or an
+ * unspecified, broadcast or multicast source address, as OpenBSD inetd does.
+ * Other families give false (AF_UNIX: the kernel sets the source address,
+ * it cannot be forged); NULL gives true (there is nobody to answer).
+ */
+bool builtin_dgram_reflects(const struct sockaddr *from, const uint16_t *ports, size_t n_ports);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* Rate limits for max-rate and for refusal log lines: pure functions of state and a time passed in. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One second in microseconds, the unit of all times here. */
+#define RATE_WINDOW_USEC UINT64_C(1000000)
+
+/* Events in the current one-second window. Zero-initialise before first use. */
+struct rate_limit {
+        uint64_t window_start_usec; /* CLOCK_MONOTONIC, of the window's first event */
+        unsigned count;             /* events counted in that window */
+};
+
+/*
+ * Count one event (an accepted connection) at now_usec (CLOCK_MONOTONIC, µs)
+ * and say whether the service is over max-rate: true when more than
+ * max_per_second events fell into the current window. A window is a fixed
+ * second that opens at the first event after the previous window closed:
+ * [start, start + 1 s). max_per_second 0 means no limit: always false and
+ * nothing counted. What to do when it is exceeded is the caller's (superd
+ * pauses the listener for rate-pause, as xinetd's cps and BSD inetd's
+ * -R "toomany" do). A clock that went backwards opens a new window.
+ */
+bool rate_limit_exceeded(struct rate_limit *r, uint64_t now_usec, unsigned max_per_second);
+
+/* State of one log limiter. Zero-initialise before first use. */
+struct log_limit {
+        uint64_t last_usec;  /* when the last message passed; 0 = none yet */
+        uint64_t suppressed; /* messages dropped since then */
+};
+
+/*
+ * Decide whether a message (e.g. "reject ... max-per-source") at now_usec
+ * may be logged, so a flood gives one line per interval with a count instead
+ * of one line per connection (like systemd's log ratelimit). The first
+ * message passes; later ones within interval_usec of the last passed one are
+ * counted and refused; the first one after the interval passes again.
+ * *ret_suppressed (may be NULL) gets, when true is returned, the number of
+ * messages refused since the previous passed one (then the count restarts),
+ * and 0 when false is returned. Time 0 stands for "nothing passed yet", so
+ * pass CLOCK_MONOTONIC times, which are never 0. Returns true to log.
+ */
+bool log_limit_pass(struct log_limit *l, uint64_t now_usec, uint64_t interval_usec, uint64_t *ret_suppressed);
