@@ -1323,6 +1323,21 @@ static int setup_signals(struct server *srv)
         return r < 0 ? r : 0;
 }
 
+/*
+ * sd-event opens one timerfd per clock at the first timer of that clock, and
+ * keeps it. The first timer superd needs may be the back-off after EMFILE,
+ * when no fd is left to open it: open it now with a timer that is dropped
+ * at once (it is never armed, so an idle superd still never wakes up).
+ */
+static int reserve_timer_fd(sd_event *e)
+{
+        sd_event_source *s = NULL;
+        int r = sd_event_add_time(e, &s, CLOCK_MONOTONIC, UINT64_MAX, 0, NULL, NULL);
+
+        sd_event_source_disable_unref(s);
+        return r < 0 ? r : 0;
+}
+
 /* Many handlers mean many fds during accept and spawn: use the whole hard limit. */
 static void raise_nofile(void)
 {
@@ -1478,6 +1493,8 @@ int run(const struct run_options *o)
         /* Pets the service manager's watchdog when WATCHDOG_USEC is set; no timer otherwise. */
         if (r >= 0)
                 r = sd_event_set_watchdog(srv.event, true);
+        if (r >= 0)
+                r = reserve_timer_fd(srv.event);
         if (r < 0) {
                 log_error_errno(r, "cannot set up the event loop: %m");
                 status = EXIT_LISTENER;
