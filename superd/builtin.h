@@ -85,10 +85,10 @@ size_t builtin_stream_count(void);
  * A datagram for which builtin_dgram_reflects() holds is dropped
  * unanswered; `ports` (n_ports entries, host order, may be NULL when
  * n_ports is 0) are the ports superd's own dgram builtins listen on.
- * Works on any non-blocking datagram socket; an unnamed AF_UNIX sender
- * cannot be answered and is skipped.
- * Returns the number of datagrams read (answered or not): below 32 means
- * the queue is empty, 32 means there may be more (the socket stays readable).
+ * Works on any datagram socket (MSG_DONTWAIT is used); an unnamed AF_UNIX
+ * sender cannot be answered and is skipped; BUILTIN_NONE reads and drops.
+ * Returns the number of datagrams read (answered or not). The caller need
+ * not loop: what is left keeps a level-triggered io source readable.
  */
 unsigned builtin_dgram_serve(enum builtin b, int fd, const uint16_t *ports, size_t n_ports);
 

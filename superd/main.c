@@ -16,16 +16,18 @@
 
 /*
  * Paths from the command line are used again later (reload, stop) after
- * --daemon changed the directory to "/": make them absolute now. Returns a
- * string that lives until exit.
+ * --daemon changed the directory to "/": make them absolute now, in `buf`
+ * (static storage of the caller, so nothing is left to free at exit).
+ * Returns buf, or path itself when it is absolute or too long to extend.
  */
-static const char *absolute(const char *path)
+static const char *absolute(const char *path, char buf[static PATH_MAX])
 {
-        char cwd[PATH_MAX], *r;
+        char cwd[PATH_MAX];
 
-        if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)) || asprintf(&r, "%s/%s", cwd, path) < 0)
+        if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)) ||
+            (size_t)snprintf(buf, PATH_MAX, "%s/%s", cwd, path) >= PATH_MAX)
                 return path;
-        return r;
+        return buf;
 }
 
 static void usage(FILE *out)
@@ -46,6 +48,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+        static char config_path[PATH_MAX], services_path[PATH_MAX], pidfile_path[PATH_MAX];
         static const struct option longopts[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "services-dir", required_argument, NULL, 'd' },
@@ -64,10 +67,10 @@ int main(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "c:d:ftl:Vh", longopts, NULL)) != -1)
                 switch (c) {
                 case 'c':
-                        o.config_file = absolute(optarg);
+                        o.config_file = absolute(optarg, config_path);
                         break;
                 case 'd':
-                        o.services_dir = absolute(optarg);
+                        o.services_dir = absolute(optarg, services_path);
                         break;
                 case 'f':
                         o.daemon = false;
@@ -76,7 +79,7 @@ int main(int argc, char **argv)
                         o.daemon = true;
                         break;
                 case 'P':
-                        o.pidfile = absolute(optarg);
+                        o.pidfile = absolute(optarg, pidfile_path);
                         break;
                 case 't':
                         o.check = true;
