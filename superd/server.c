@@ -375,11 +375,11 @@ static int listener_open_one(struct server *srv, struct service_state *st, size_
 
 static struct server *the_server; /* listeners reach the server through it; there is one */
 
-/* "[::1]:4242", or "unix" for a unix socket peer (they are mostly unnamed). */
+/* "[::1]:4242"; "unix" for a unix socket peer (mostly unnamed); "-" for none (wait = yes). */
 static char *remote_text(const struct sockaddr_in6 *remote, char *buf, size_t size)
 {
-        if (remote->sin6_family == AF_UNIX) {
-                snprintf(buf, size, "unix");
+        if (remote->sin6_family == AF_UNIX || remote->sin6_family == AF_UNSPEC) {
+                snprintf(buf, size, "%s", remote->sin6_family == AF_UNIX ? "unix" : "-");
                 return buf;
         }
         return addr_format((const struct sockaddr *)remote, buf, size);
@@ -760,7 +760,7 @@ static void log_exit(const struct child *c, const siginfo_t *si)
                 snprintf(status, sizeof(status), "SIG%s", sigabbrev_np(si->si_status) ?: "?");
         log_ctx_msg(level,
                     &(struct log_ctx){ .service = svc->name, .pid = c->pid, .exit_status = status,
-                                       .remote = addr_format((const struct sockaddr *)&c->remote, addr, sizeof(addr)) },
+                                       .remote = remote_text(&c->remote, addr, sizeof(addr)) },
                     "end pid %d %s %s after %llu ms (client %s)", (int)c->pid,
                     si->si_code == CLD_EXITED ? "exitcode" : "signal", status, (unsigned long long)ms, addr);
 }

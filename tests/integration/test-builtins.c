@@ -216,6 +216,24 @@ static void free_ports(uint16_t ports[N_KINDS])
                 ports[k] = h_free_port();
 }
 
+/* A port of h_free_port() (which checks TCP only) that is also free for UDP on 127.0.0.1 and 127.0.0.2. */
+static uint16_t udp_free_port(void)
+{
+        for (int i = 0; i < 20; i++) {
+                uint16_t port = h_free_port();
+                int a = udp_client("127.0.0.1", port), b = udp_client("127.0.0.2", port);
+
+                if (a >= 0)
+                        close(a);
+                if (b >= 0)
+                        close(b);
+                if (a >= 0 && b >= 0)
+                        return port;
+        }
+        cr_assert_fail("no port free for both TCP and UDP");
+        return 0;
+}
+
 static pid_t start_tcp(const uint16_t tcp[N_KINDS])
 {
         return h_start(NULL, AF_INET, (int)tcp[ECHO], AF_INET, (int)tcp[DISCARD], AF_INET, (int)tcp[CHARGEN], AF_INET,
@@ -302,7 +320,8 @@ Test(builtins, udp_answers)
         ssize_t n;
         int fd;
 
-        free_ports(udp);
+        for (int k = 0; k < N_KINDS; k++)
+                udp[k] = udp_free_port();
         builtin_config(tcp, udp);
         h_start(NULL, AF_INET, (int)tcp[ECHO], 0);
         udp_wait_ready(udp[ECHO]);
@@ -350,7 +369,7 @@ Test(builtins, udp_answers)
 /* A datagram from port 7, or from the port of one of superd's UDP builtins, must not start a loop. */
 Test(builtins, udp_reflection_sources_dropped)
 {
-        uint16_t udp[N_KINDS] = {[ECHO] = h_free_port(), [DISCARD] = h_free_port()};
+        uint16_t udp[N_KINDS] = {[ECHO] = udp_free_port(), [DISCARD] = udp_free_port()};
         uint16_t tcp[N_KINDS] = {[ECHO] = h_free_port()};
         char buf[64];
         int low, mirror, high;

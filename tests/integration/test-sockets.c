@@ -520,3 +520,46 @@ Test(sockets, adopts_passed_sockets_by_address)
         h_assert(fd < 0, "the unmatched passed socket on %u still accepts", stray);
         h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
 }
+
+/* ---- wait mode across a reload ---- */
+
+Test(sockets, wait_listener_survives_reloads_while_its_handler_runs)
+{
+        uint16_t port = h_free_port(), other = h_free_port();
+        char *out, pid_first[32];
+
+        h_main_conf(NULL);
+        h_dropin("w.conf",
+                 "service stream-wait {\n listen = { \"127.0.0.1:%u\" }\n wait = yes\n"
+                 " exec = { \"%s\", \"1500\" }\n user = \"%s\"\n}\n",
+                 port, wait_echo(), H.user);
+        h_start(NULL, AF_INET, (int)port, 0);
+        out = tcp_ask(port, "a\n");
+        snprintf(pid_first, sizeof(pid_first), "%s", field(out, "pid"));
+        free(out);
+
+        /* Unchanged across a reload: the running handler keeps the socket, superd does not accept meanwhile. */
+        kill(H.pid, SIGHUP);
+        h_assert(h_wait_log("reloaded:", 1, 5000), "no reload");
+        out = tcp_ask(port, "b\n");
+        h_assert(strcmp(field(out, "pid"), pid_first) == 0, "after the reload pid %s answered, not the running %s",
+                 field(out, "pid"), pid_first);
+        free(out);
+
+        /* Its handler exits: the listener taken over by the new service is watched again. */
+        h_assert(h_wait_no_children(H.pid, 5000) == 0, "the wait handler did not exit");
+        out = tcp_ask(port, "c\n");
+        h_assert(*field(out, "pid") && strcmp(field(out, "pid"), pid_first) != 0, "no new handler: %s", out);
+        free(out);
+
+        /* Removed while its handler runs: the handler finishes, is reaped, and superd carries on. */
+        h_dropin("w.conf", "service other {\n listen = { \"127.0.0.1:%u\" }\n exec = { \"%s\" }\n user = \"%s\"\n}\n",
+                 other, getenv("CONNECTION_INFO"), H.user);
+        kill(H.pid, SIGHUP);
+        h_assert(h_wait_log("reloaded:", 2, 5000), "no second reload");
+        h_assert(h_wait_no_children(H.pid, 5000) == 0, "the removed service's handler was not reaped");
+        out = tcp_ask(other, "");
+        h_assert(strstr(out, "ENV SUPERD_SERVICE=other\n"), "superd stopped serving:\n%s", out);
+        free(out);
+        h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
+}
