@@ -223,9 +223,10 @@ Test(access, process_settings_are_applied)
         h_dropin("p.conf",
                  "service settings {\n    listen = { \"127.0.0.1:%u\" }\n"
                  "    exec = { \"/bin/sh\", \"-c\", \"echo nice=$(nice) umask=$(umask) cwd=$(pwd) nofile=$(ulimit -n) "
-                 "cpu=$(ulimit -t) as=$(ulimit -v); grep NoNewPrivs /proc/self/status\" }\n"
+                 "cpu=$(ulimit -t) as=$(ulimit -v); grep NoNewPrivs /proc/self/status; grep processes /proc/self/limits\" }\n"
                  "    user = \"%s\"\n    nice = 7\n    umask = 027\n    working-directory = \"%s\"\n"
-                 "    rlimit-nofile = 77\n    rlimit-cpu = 33\n    rlimit-as = 1073741824\n    no-new-privileges = yes\n}\n",
+                 "    rlimit-nofile = 77\n    rlimit-cpu = 33\n    rlimit-as = 1073741824\n    rlimit-nproc = 4321\n"
+                 "    no-new-privileges = yes\n}\n",
                  port, H.user, dir);
         h_start(NULL, AF_INET, (int)port, 0);
         h_assert(h_request(AF_INET, port, "", &out) > 0, "no answer");
@@ -236,6 +237,7 @@ Test(access, process_settings_are_applied)
         h_assert(strstr(out, "cpu=33 "), "rlimit-cpu: %s", out);
         h_assert(strstr(out, "as=1048576"), "rlimit-as (KiB): %s", out);
         h_assert(strstr(out, "NoNewPrivs:\t1"), "no-new-privileges: %s", out);
+        h_assert(strstr(out, "Max processes             4321                 4321"), "rlimit-nproc: %s", out);
         free(out);
         h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
 }
