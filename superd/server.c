@@ -195,7 +195,7 @@ static struct service_state *service_state_new(struct service *svc)
         st->n_listeners = svc->n_listen;
         for (size_t i = 0; i < svc->n_listen; i++)
                 st->listeners[i] = (struct listener){ .svc = st, .fd = -1 };
-        if (svc->stderr_mode == STDERR_LOG && log_uses_journal()) {
+        if (svc->stderr_mode == STDERR_LOG && !svc->builtin && log_uses_journal()) {
                 /* One journal stream per service, shared by its handlers: no connect per spawn. */
                 int fd = sd_journal_stream_fd(svc->name, LOG_INFO, 0);
                 if (fd >= 0)
@@ -578,8 +578,11 @@ static int start_handler(struct server *srv, struct listener *l, int fd, const s
         return pid;
 }
 
-/* wait = no: a handler for the accepted connection fd (closed by the caller). */
-static void handle_connection(struct server *srv, struct listener *l, int fd, struct sockaddr_in6 *remote)
+/*
+ * wait = no: a handler for the accepted connection fd (closed by the caller).
+ * Returns what start_handler() returns, or 0 for a refused connection.
+ */
+static int handle_connection(struct server *srv, struct listener *l, int fd, struct sockaddr_in6 *remote)
 {
         struct service_state *st = l->svc;
         const struct service *svc = st->svc;
@@ -608,14 +611,12 @@ static void handle_connection(struct server *srv, struct listener *l, int fd, st
                         if (r == -EUSERS) {
                                 st->refused_per_source++;
                                 log_refusal(srv, st, remote, "max-per-source reached");
-                                return;
+                                return 0;
                         }
                         counted = r == 0; /* -ENOMEM: serve it uncounted rather than refuse */
                 }
         }
-        r = start_handler(srv, l, fd, remote, NULL, counted ? &key : NULL);
-        if (r == -EAGAIN || r == -ENOMEM)
-                listener_back_off(srv, l, strerror(-r));
+        return start_handler(srv, l, fd, remote, NULL, counted ? &key : NULL);
 }
 
 /*
@@ -684,7 +685,7 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
         for (int i = 0; i < ACCEPT_BATCH; i++) {
                 struct sockaddr_in6 remote;
                 socklen_t len = sizeof(remote);
-                int c;
+                int c, r;
 
                 if (at_service_limit(l->svc)) {
                         listener_pause(srv, l, false);
@@ -735,8 +736,13 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
                         l->svc->running++;
                         continue;
                 }
-                handle_connection(srv, l, c, &remote);
+                r = handle_connection(srv, l, c, &remote);
                 close(c);
+                if (r == -EAGAIN || r == -ENOMEM) {
+                        /* No process could be created: stop accepting for a while. */
+                        listener_back_off(srv, l, strerror(-r));
+                        return 0;
+                }
         }
         return 0;
 }
