@@ -140,7 +140,7 @@ static char *slurp(const char *path)
 Test(sockets, udp_wait_handler_gets_the_socket_and_is_respawned)
 {
         uint16_t port = h_free_port();
-        char a[1024], b[1024], c[1024], pid_a[32];
+        char a[1024], b[1024], c[1024], pid_a[128];
 
         h_main_conf(NULL);
         h_dropin("u.conf",
@@ -174,7 +174,7 @@ Test(sockets, udp_wait_handler_gets_the_socket_and_is_respawned)
 Test(sockets, stream_wait_handler_accepts_in_a_loop)
 {
         uint16_t port = h_free_port();
-        char pid_first[32] = "";
+        char pid_first[128] = "";
 
         h_main_conf(NULL);
         h_dropin("w.conf",
@@ -526,7 +526,7 @@ Test(sockets, adopts_passed_sockets_by_address)
 Test(sockets, wait_listener_survives_reloads_while_its_handler_runs)
 {
         uint16_t port = h_free_port(), other = h_free_port();
-        char *out, pid_first[32];
+        char *out, pid_first[128];
 
         h_main_conf(NULL);
         h_dropin("w.conf",
