@@ -51,7 +51,7 @@ struct listener {
         struct sockaddr_in6 local; /* bound address; AF_INET fits; AF_UNIX: family only */
         bool wildcard;             /* bound to any: read the local address per connection */
         bool adopted;              /* passed in by the service manager (sd_listen_fds): never unlinked */
-        enum {
+        enum pause_reason {
                 RUNNING,
                 PAUSED_SERVICE, /* max-instances reached */
                 PAUSED_GLOBAL,  /* max-children reached */
@@ -237,15 +237,36 @@ static void listener_pause(struct server *srv, struct listener *l, bool global)
         }
 }
 
+/* Watch again every listener of st that was paused for reason `why`. */
+static void resume_listeners(struct service_state *st, enum pause_reason why)
+{
+        for (size_t i = 0; i < st->n_listeners; i++)
+                if (st->listeners[i].paused == why) {
+                        st->listeners[i].paused = RUNNING;
+                        listener_set_enabled(&st->listeners[i], true);
+                }
+}
+
+/*
+ * Arm the one-shot CLOCK_MONOTONIC timer *s (created at its first use,
+ * then reused) for the absolute time `usec`. Returns 0 or -errno.
+ */
+static int arm_timer(struct server *srv, sd_event_source **s, uint64_t usec, sd_event_time_handler_t callback,
+                     void *userdata)
+{
+        int r;
+
+        if (!*s)
+                return sd_event_add_time(srv->event, s, CLOCK_MONOTONIC, usec, 0, callback, userdata);
+        r = sd_event_source_set_time(*s, usec);
+        return r < 0 ? r : sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+}
+
 /* A handler of `st` ended: resume what its service limit or the global limit paused. */
 static void resume_after_exit(struct server *srv, struct service_state *st)
 {
         if (!at_service_limit(st))
-                for (size_t i = 0; i < st->n_listeners; i++)
-                        if (st->listeners[i].paused == PAUSED_SERVICE) {
-                                st->listeners[i].paused = RUNNING;
-                                listener_set_enabled(&st->listeners[i], true);
-                        }
+                resume_listeners(st, PAUSED_SERVICE);
         if (!at_global_limit(srv))
                 while (srv->paused_global) {
                         struct listener *l = srv->paused_global;
@@ -276,7 +297,6 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 static void listener_back_off(struct server *srv, struct listener *l, const char *why)
 {
         uint64_t now;
-        int r;
 
         l->retry_usec = l->retry_usec ? l->retry_usec * 2 : RESOURCE_PAUSE_MIN_USEC;
         if (l->retry_usec > RESOURCE_PAUSE_MAX_USEC)
@@ -285,12 +305,7 @@ static void listener_back_off(struct server *srv, struct listener *l, const char
                     why, (unsigned long long)(l->retry_usec / 1000));
         listener_set_enabled(l, false);
         sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
-        if (l->retry)
-                r = sd_event_source_set_time(l->retry, now + l->retry_usec) < 0 ||
-                    sd_event_source_set_enabled(l->retry, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
-        else
-                r = sd_event_add_time(srv->event, &l->retry, CLOCK_MONOTONIC, now + l->retry_usec, 0, on_retry, l);
-        if (r < 0)
+        if (arm_timer(srv, &l->retry, now + l->retry_usec, on_retry, l) < 0)
                 listener_set_enabled(l, true); /* better to spin than to go deaf */
 }
 
@@ -408,11 +423,7 @@ static int on_rate_pause_end(sd_event_source *s, uint64_t usec, void *userdata)
         struct service_state *st = userdata;
 
         st->rate_paused = false;
-        for (size_t i = 0; i < st->n_listeners; i++)
-                if (st->listeners[i].paused == PAUSED_RATE) {
-                        st->listeners[i].paused = RUNNING;
-                        listener_set_enabled(&st->listeners[i], true);
-                }
+        resume_listeners(st, PAUSED_RATE);
         log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name }, "rate pause over: accepting again");
         return 0;
 }
@@ -420,17 +431,10 @@ static int on_rate_pause_end(sd_event_source *s, uint64_t usec, void *userdata)
 /* max-rate exceeded: stop accepting for rate-pause seconds (connections wait in the backlog), then resume. */
 static void rate_pause(struct server *srv, struct service_state *st)
 {
-        uint64_t now, until;
-        int r;
+        uint64_t now;
 
         sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
-        until = now + st->svc->rate_pause * 1000000ULL;
-        if (st->rate_timer)
-                r = sd_event_source_set_time(st->rate_timer, until) < 0 ||
-                    sd_event_source_set_enabled(st->rate_timer, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
-        else
-                r = sd_event_add_time(srv->event, &st->rate_timer, CLOCK_MONOTONIC, until, 0, on_rate_pause_end, st);
-        if (r < 0)
+        if (arm_timer(srv, &st->rate_timer, now + st->svc->rate_pause * 1000000ULL, on_rate_pause_end, st) < 0)
                 return; /* no timer, no pause: never stop a service for good */
         st->rate_paused = true;
         for (size_t i = 0; i < st->n_listeners; i++)
