@@ -2,6 +2,7 @@
 /* Running handlers by pid: an open-addressing hash table, O(1) per spawn and per reap, no fd per child. */
 #include "children.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 static size_t slot_of(const struct child_table *t, pid_t pid)
@@ -30,11 +31,16 @@ static int grow(struct child_table *t)
         return 0;
 }
 
+int children_reserve(struct child_table *t)
+{
+        return (t->n + 1) * 2 > t->cap && grow(t) < 0 ? -ENOMEM : 0;
+}
+
 struct child *children_add(struct child_table *t, pid_t pid)
 {
         size_t i;
 
-        if ((t->n + 1) * 2 > t->cap && grow(t) < 0)
+        if (children_reserve(t) < 0)
                 return NULL;
         for (i = slot_of(t, pid); t->slots[i].pid; i = (i + 1) & (t->cap - 1))
                 ;

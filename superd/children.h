@@ -18,7 +18,7 @@ struct listener;
 /* One running handler. Records move when the table grows: do not keep pointers across children_add(). */
 struct child {
         pid_t pid;                  /* 0 marks a free slot */
-        bool exec_failed;           /* already logged at spawn; do not log the exit again */
+        bool exec_failed;           /* failed before the handler ran (logged as such): exit 127 is no news */
         struct service_state *svc;  /* holds a reference (see server.c) */
         uint64_t start_usec;        /* CLOCK_MONOTONIC */
         struct sockaddr_in6 remote; /* AF_INET or AF_INET6 peer (sockaddr_in fits); AF_UNIX: family only */
@@ -36,9 +36,16 @@ struct child_table {
 };
 
 /*
+ * Make room for one more record, so that the next children_add() cannot
+ * fail: grows the table at 1/2 load (the only allocation, amortised).
+ * Returns 0 or -ENOMEM.
+ */
+int children_reserve(struct child_table *t);
+
+/*
  * Insert a record for `pid` (not present yet) and return it with only pid
- * set, for the caller to fill. Grows the table at 1/2 load (the only
- * allocation, amortised). Returns NULL (ENOMEM) on allocation failure.
+ * set, for the caller to fill. Returns NULL (ENOMEM) if the table had to
+ * grow and could not; never after a successful children_reserve().
  */
 struct child *children_add(struct child_table *t, pid_t pid);
 

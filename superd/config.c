@@ -958,6 +958,8 @@ static bool check_combination(const struct service *s, const char *file, int lin
                 BAD("ipv6-only needs an IPv6 address ([V6]:PORT or *:PORT)", s->name);
         if ((s->socket_user || s->socket_group || o->socket_mode != 0666) && !unix_file)
                 BAD("socket-user, socket-group and socket-mode apply to unix:/path addresses only", s->name);
+        if (strv_length(s->env) + strv_length(s->pass_env) > SERVICE_ENV_MAX)
+                BAD("env and pass-env: more than %d variables", s->name, SERVICE_ENV_MAX);
 #undef BAD
         return L->n_errors == errors;
 }

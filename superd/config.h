@@ -11,6 +11,13 @@
 #include "builtin.h"
 #include "listener.h"
 
+/*
+ * Most `env` and `pass-env` entries one service may have together: each
+ * spawn copies the environment (spawn.c), so it has a bound. `superd -t`
+ * reports more as an error.
+ */
+#define SERVICE_ENV_MAX 1000
+
 enum stderr_mode {
         STDERR_LOG,    /* journal stream tagged with the service name, else superd's stderr */
         STDERR_SOCKET, /* the connection, like fds 0 and 1 */

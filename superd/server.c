@@ -503,14 +503,14 @@ static int on_handler_timeout(sd_event_source *s, uint64_t usec, void *userdata)
  * `source` (NULL when not counted) was acquired in the service's per-source
  * table: the record releases it at exit, or this does at once on failure.
  * Returns the pid, or -errno when no process was created: logged, except
- * -EAGAIN and -ENOMEM, which the caller answers by backing off.
+ * -EAGAIN and -ENOMEM, which the caller answers by backing off. A handler
+ * whose execve fails shows when it is reaped (on_sigchld).
  */
 static int start_handler(struct server *srv, struct listener *l, int fd, const struct sockaddr_in6 *remote,
                          char *listen_pid, const struct source_key *source)
 {
         struct service_state *st = l->svc;
         const struct service *svc = st->svc;
-        const char *step;
         struct child *c;
         pid_t pid;
         int r;
@@ -518,6 +518,8 @@ static int start_handler(struct server *srv, struct listener *l, int fd, const s
         struct spawn_plan plan = {
                 .argv = svc->argv,
                 .envp = st->env.envp,
+                .env_text = srv->conn_env,
+                .env_text_size = sizeof(srv->conn_env),
                 .conn_fd = fd,
                 .stderr_fd = svc->stderr_mode == STDERR_SOCKET ? fd
                              : svc->stderr_mode == STDERR_NULL ? srv->devnull
@@ -530,34 +532,27 @@ static int start_handler(struct server *srv, struct listener *l, int fd, const s
                 .listen_pid = listen_pid,
                 .process = &svc->process,
         };
-        r = spawn_handler(&plan, &pid, &step);
         st->accepted++;
-        if (pid <= 0) {
+        /* Room for the record first: the child uses svc's memory until its execve, the record's reference keeps it. */
+        r = children_reserve(&srv->children);
+        if (r >= 0)
+                r = spawn_handler(&plan, &pid);
+        if (r < 0) {
                 st->failed++;
                 if (source)
                         source_release(&st->sources, source);
                 if (r != -EAGAIN && r != -ENOMEM)
-                        log_error_errno(r, "service %s: cannot start a handler: %s: %m", svc->name, step);
+                        log_error_errno(r, "service %s: cannot start a handler: %m", svc->name);
                 return r;
         }
         c = children_add(&srv->children, pid);
-        if (!c) {
-                /* Cannot track it: let it run, it is reaped anyway (unknown pids are ignored). */
-                log_err("service %s: out of memory tracking handler %d", svc->name, (int)pid);
-                if (source)
-                        source_release(&st->sources, source);
-                return pid;
-        }
         c->svc = st;
         c->start_usec = now_usec();
         c->remote = *remote;
-        c->exec_failed = r < 0;
         c->wait_listener = listen_pid ? l : NULL;
         c->counted_source = source != NULL;
         if (source)
                 c->source = *source;
-        c->term_sent = false;
-        c->timeout = NULL;
         if (svc->timeout &&
             sd_event_add_time_relative(srv->event, &c->timeout, CLOCK_MONOTONIC, svc->timeout * 1000000ULL, 0,
                                        on_handler_timeout, (void *)(intptr_t)pid) < 0)
@@ -565,19 +560,13 @@ static int start_handler(struct server *srv, struct listener *l, int fd, const s
                             "cannot set the timeout of handler %d: it may run for ever", (int)pid);
         st->refs++;
         st->running++;
-        if (r < 0 || log_enabled(LOG_DEBUG)) {
+        if (log_enabled(LOG_DEBUG)) {
                 char addr[ADDR_STRLEN];
-                const struct log_ctx ctx = {
-                        .service = svc->name,
-                        .pid = pid,
-                        .remote = remote_text(remote, addr, sizeof(addr)),
-                };
-                if (r < 0) {
-                        st->failed++;
-                        errno = -r;
-                        log_ctx_msg(LOG_ERR, &ctx, "handler %s failed: %s: %m", svc->argv[0], step);
-                } else
-                        log_ctx_msg(LOG_DEBUG, &ctx, "accept %s pid %d", addr, (int)pid);
+                log_ctx_msg(LOG_DEBUG,
+                            &(struct log_ctx){ .service = svc->name,
+                                               .pid = pid,
+                                               .remote = remote_text(remote, addr, sizeof(addr)) },
+                            "accept %s pid %d", addr, (int)pid);
         }
         return pid;
 }
@@ -775,6 +764,22 @@ static void log_exit(const struct child *c, const siginfo_t *si)
                     si->si_code == CLD_EXITED ? "exitcode" : "signal", status, (unsigned long long)ms, addr);
 }
 
+/* The child of c failed before its handler ran: `step` ("execve", "setuid", ...) with errno `err`. */
+static void handler_failed(struct child *c, int err, const char *step)
+{
+        char addr[ADDR_STRLEN];
+        const struct log_ctx ctx = {
+                .service = c->svc->svc->name,
+                .pid = c->pid,
+                .remote = remote_text(&c->remote, addr, sizeof(addr)),
+        };
+
+        c->exec_failed = true;
+        c->svc->failed++;
+        errno = err;
+        log_ctx_msg(LOG_ERR, &ctx, "handler %s failed: %s: %m", c->svc->svc->argv[0], step);
+}
+
 static void stop_done_if_idle(struct server *srv)
 {
         if (srv->stopping && srv->children.n == 0)
@@ -790,8 +795,10 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
                 siginfo_t si = { 0 };
                 struct service_state *st;
                 struct listener *wait_listener;
-                bool exec_failed;
+                bool exec_failed, failed;
+                const char *step;
                 struct child *c;
+                int err;
 
                 if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0) {
                         if (errno == EINTR)
@@ -802,9 +809,12 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
                 }
                 if (si.si_pid == 0)
                         break;
+                failed = spawn_failed(si.si_pid, &err, &step);
                 c = children_find(&srv->children, si.si_pid);
                 if (!c)
                         continue;
+                if (failed)
+                        handler_failed(c, err, step);
                 log_exit(c, &si);
                 st = c->svc;
                 wait_listener = c->wait_listener;
@@ -1230,6 +1240,8 @@ static int server_reload(struct server *srv, char **ret_errors)
                 next[n_next++] = st;
         }
 
+        /* Handlers still starting read their old service's memory, which the swap below may free. */
+        spawn_wait_all();
         reload_listeners(srv, next, n_next);
         reload_children(srv, next, n_next);
         collect_builtin_ports(srv, next, n_next);
@@ -1436,6 +1448,7 @@ static int server_start(struct server *srv, struct config *cfg)
 
 static void server_free(struct server *srv)
 {
+        spawn_wait_all(); /* before anything a starting handler reads is freed */
         builtin_stream_close_all();
         status_socket_update(srv, NULL);
         close_unmatched_passed_sockets(srv);

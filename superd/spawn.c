@@ -4,8 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -14,28 +17,92 @@
 #include "env.h"
 
 /*
- * The child runs on this stack while the parent is suspended (CLONE_VFORK),
- * so one stack serves every spawn. It only needs room for a few system call
- * wrappers; 64 KiB leaves a wide margin (sanitizer builds use more).
+ * The child runs while superd goes on, in superd's memory: it must not
+ * write anything superd uses, and glibc's wrappers write errno, which
+ * superd's thread shares with it. So the child makes its system calls here,
+ * returning -errno. Elsewhere, the parent waits for each child's execve
+ * (CLONE_VFORK) and glibc's syscall() is safe.
  */
-#define SPAWN_STACK_SIZE (64 * 1024)
-static char spawn_stack[SPAWN_STACK_SIZE] __attribute__((aligned(64)));
+#if defined(__x86_64__)
+#define SPAWN_CONCURRENT 1
+static long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+        register long r10 __asm__("r10") = d;
+        register long r8 __asm__("r8") = e;
+        register long r9 __asm__("r9") = f;
+        long ret;
 
-struct spawn_args {
-        const struct spawn_plan *plan;
-        int err;          /* written by the child, read by the parent after clone returns */
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                         : "rcx", "r11", "memory");
+        return ret;
+}
+#elif defined(__aarch64__)
+#define SPAWN_CONCURRENT 1
+static long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+        register long x8 __asm__("x8") = nr;
+        register long x0 __asm__("x0") = a;
+        register long x1 __asm__("x1") = b;
+        register long x2 __asm__("x2") = c;
+        register long x3 __asm__("x3") = d;
+        register long x4 __asm__("x4") = e;
+        register long x5 __asm__("x5") = f;
+
+        __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory", "cc");
+        return x0;
+}
+#else
+#define SPAWN_CONCURRENT 0
+static long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+        long r = syscall(nr, a, b, c, d, e, f);
+        return r < 0 ? -errno : r;
+}
+#endif
+
+#define sys(nr, a, b, c) sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+/* The child's stack; envp and env_text are copied to its top. */
+#define SPAWN_STACK_SIZE (32 * 1024)
+/* At most this much of it for the environment: the rest is the child's stack. */
+#define SPAWN_ENV_BYTES (SPAWN_STACK_SIZE / 2)
+
+_Static_assert((3 + SERVICE_ENV_MAX + HANDLER_ENV_CONN_MAX + 1) * sizeof(char *) + HANDLER_ENV_CONN_SIZE + 16 <=
+                   SPAWN_ENV_BYTES,
+               "the largest environment a service may have must fit a spawn slot");
+
+struct spawn_slot {
+        /*
+         * The child's pid while it may still use this slot: set by the
+         * kernel at clone (CLONE_PARENT_SETTID), cleared by it when the
+         * child execs or exits (CLONE_CHILD_CLEARTID, with a futex wake).
+         */
+        pid_t busy;
+        pid_t pid;           /* the last child started here */
+        int err;             /* written by the child before it exits 127; 0 after a successful execve */
         const char *step;
+        struct spawn_plan plan; /* the child's copy */
+        char stack[SPAWN_STACK_SIZE] __attribute__((aligned(64)));
 };
 
-static _Noreturn void child_fail(struct spawn_args *a, const char *step)
+/* Lowest free slot first, so a quiet superd touches the pages of one or two. */
+static struct spawn_slot slots[SPAWN_SLOTS];
+
+/* The child's code must not be instrumented: it runs beside superd, on a stack no sanitizer knows. */
+#define CHILD __attribute__((no_sanitize("address", "undefined")))
+
+CHILD static _Noreturn void child_fail(struct spawn_slot *s, long err, const char *step)
 {
-        a->err = errno;
-        a->step = step;
-        _exit(127);
+        s->err = (int)-err;
+        s->step = step;
+        for (;;)
+                sys(SYS_exit_group, 127, 0, 0);
 }
 
-/* Decimal pid, NUL-terminated, into the LISTEN_PID slot: no stdio in the child. */
-static void write_pid(char *slot, pid_t pid)
+/* Decimal pid, NUL-terminated, into the LISTEN_PID slot. */
+CHILD static void write_pid(char *slot, long pid)
 {
         char digits[HANDLER_ENV_PID_DIGITS];
         int n = 0;
@@ -49,92 +116,180 @@ static void write_pid(char *slot, pid_t pid)
 }
 
 /* Soft and hard limit both, as systemd's Limit*= does; -1 keeps superd's. */
-static int set_rlimit(int resource, long long value)
+CHILD static long set_rlimit(int resource, long long value)
 {
         struct rlimit rl = { .rlim_cur = (rlim_t)value, .rlim_max = (rlim_t)value };
 
-        return value < 0 ? 0 : (int)syscall(SYS_prlimit64, 0, resource, &rl, NULL);
+        return value < 0 ? 0 : sys6(SYS_prlimit64, 0, resource, (long)&rl, 0, 0, 0);
+}
+
+/* dup2(2) without its glibc wrapper; dup3 is the system call every architecture has. */
+CHILD static long move_fd(int from, int to)
+{
+        return from == to ? 0 : sys(SYS_dup3, from, to, 0);
 }
 
 /* Process settings that need superd's privileges (raising limits, negative nice): before setuid. */
-static const char *apply_process_settings(const struct process_settings *s)
+CHILD static void apply_process_settings(struct spawn_slot *s, const struct process_settings *ps)
 {
-        if (set_rlimit(RLIMIT_NOFILE, s->rlimit_nofile) < 0 || set_rlimit(RLIMIT_AS, s->rlimit_as) < 0 ||
-            set_rlimit(RLIMIT_CPU, s->rlimit_cpu) < 0 || set_rlimit(RLIMIT_NPROC, s->rlimit_nproc) < 0)
-                return "setrlimit";
-        if (s->set_nice && syscall(SYS_setpriority, PRIO_PROCESS, 0, s->nice) < 0)
-                return "setpriority";
-        if (s->umask >= 0)
-                syscall(SYS_umask, s->umask);
+        long r;
+
+        if ((r = set_rlimit(RLIMIT_NOFILE, ps->rlimit_nofile)) < 0 || (r = set_rlimit(RLIMIT_AS, ps->rlimit_as)) < 0 ||
+            (r = set_rlimit(RLIMIT_CPU, ps->rlimit_cpu)) < 0 || (r = set_rlimit(RLIMIT_NPROC, ps->rlimit_nproc)) < 0)
+                child_fail(s, r, "setrlimit");
+        if (ps->set_nice && (r = sys(SYS_setpriority, PRIO_PROCESS, 0, ps->nice)) < 0)
+                child_fail(s, r, "setpriority");
+        if (ps->umask >= 0)
+                sys(SYS_umask, ps->umask, 0, 0);
+}
+
+CHILD static int child_main(void *arg)
+{
+        struct spawn_slot *s = arg;
+        const struct spawn_plan *p = &s->plan;
+        const struct process_settings *ps = p->process;
+        uint64_t no_signals[2] = { 0, 0 };
+        long first_closed, r;
+
+        if ((r = sys(SYS_setsid, 0, 0, 0)) < 0)
+                child_fail(s, r, "setsid");
+        if ((r = move_fd(p->conn_fd, STDIN_FILENO)) < 0 || (r = move_fd(p->conn_fd, STDOUT_FILENO)) < 0 ||
+            (r = move_fd(p->stderr_fd, STDERR_FILENO)) < 0)
+                child_fail(s, r, "dup2");
+        if (p->listen_pid) {
+                /* fd 3 must not keep FD_CLOEXEC, which the listening socket has. */
+                if ((r = move_fd(p->conn_fd, 3)) < 0 || (r = sys(SYS_fcntl, 3, F_SETFD, 0)) < 0)
+                        child_fail(s, r, "dup2");
+                write_pid(p->listen_pid, sys(SYS_getpid, 0, 0, 0));
+        }
+        /* Everything superd opens is O_CLOEXEC; this also catches inherited strays. */
+        first_closed = p->listen_pid ? 4 : 3;
+        if (sys(SYS_close_range, first_closed, ~0U, 0) < 0)
+                for (long fd = first_closed; fd < 1024; fd++)
+                        sys(SYS_close, fd, 0, 0);
+        if (ps)
+                apply_process_settings(s, ps);
+        if (p->set_creds) {
+                if ((r = sys(SYS_setgroups, p->n_groups, p->groups, 0)) < 0)
+                        child_fail(s, r, "setgroups");
+                if ((r = sys(SYS_setresgid, p->gid, p->gid, p->gid)) < 0)
+                        child_fail(s, r, "setgid");
+                if ((r = sys(SYS_setresuid, p->uid, p->uid, p->uid)) < 0)
+                        child_fail(s, r, "setuid");
+        }
+        if ((r = sys(SYS_chdir, ps && ps->working_directory ? ps->working_directory : "/", 0, 0)) < 0)
+                child_fail(s, r, "chdir");
+        if (ps && ps->no_new_privileges && (r = sys6(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) < 0)
+                child_fail(s, r, "prctl");
+        if ((r = sys6(SYS_rt_sigprocmask, SIG_SETMASK, (long)no_signals, 0, (_NSIG - 1) / 8, 0, 0)) < 0)
+                child_fail(s, r, "sigprocmask");
+        r = sys(SYS_execve, p->argv[0], p->argv, p->envp);
+        child_fail(s, r, "execve");
+}
+
+/* A slot no child uses and no failure waits in, or NULL. */
+static struct spawn_slot *free_slot(void)
+{
+        for (size_t i = 0; i < SPAWN_SLOTS; i++)
+                if (__atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE) == 0 && slots[i].err == 0)
+                        return &slots[i];
         return NULL;
 }
 
-static int child_main(void *arg)
+/* Wait until the child in s has left it (execve or exit). Returns false if there was none. */
+static bool wait_for(struct spawn_slot *s)
 {
-        struct spawn_args *a = arg;
-        const struct spawn_plan *p = a->plan;
-        unsigned first_closed;
-        const char *step;
-        sigset_t none;
+        pid_t busy;
 
-        if (setsid() < 0)
-                child_fail(a, "setsid");
-        if (dup2(p->conn_fd, STDIN_FILENO) < 0 || dup2(p->conn_fd, STDOUT_FILENO) < 0)
-                child_fail(a, "dup2");
-        if (p->stderr_fd != STDERR_FILENO && dup2(p->stderr_fd, STDERR_FILENO) < 0)
-                child_fail(a, "dup2");
-        if (p->listen_pid) {
-                /* dup2 onto itself keeps FD_CLOEXEC: clear it explicitly. */
-                if ((p->conn_fd != 3 && dup2(p->conn_fd, 3) < 0) || fcntl(3, F_SETFD, 0) < 0)
-                        child_fail(a, "dup2");
-                write_pid(p->listen_pid, (pid_t)syscall(SYS_getpid));
-        }
-        /* Everything superd opens is O_CLOEXEC; this also catches inherited strays. */
-        first_closed = p->listen_pid ? 4U : 3U;
-        if (syscall(SYS_close_range, first_closed, ~0U, 0U) < 0)
-                for (int fd = (int)first_closed; fd < 1024; fd++)
-                        close(fd);
-        /*
-         * Raw system calls change only this process's credentials: glibc's
-         * wrappers would try to synchronise threads of the parent we share
-         * memory with.
-         */
-        if (p->process && (step = apply_process_settings(p->process)))
-                child_fail(a, step);
-        if (p->set_creds) {
-                if (syscall(SYS_setgroups, p->n_groups, p->groups) < 0)
-                        child_fail(a, "setgroups");
-                if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
-                        child_fail(a, "setgid");
-                if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
-                        child_fail(a, "setuid");
-        }
-        if (chdir(p->process && p->process->working_directory ? p->process->working_directory : "/") < 0)
-                child_fail(a, "chdir");
-        if (p->process && p->process->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                child_fail(a, "prctl");
-        sigemptyset(&none);
-        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-                child_fail(a, "sigprocmask");
-        execve(p->argv[0], p->argv, p->envp);
-        child_fail(a, "execve");
+        if (!(busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)))
+                return false;
+        do
+                syscall(SYS_futex, &s->busy, FUTEX_WAIT, busy, NULL, NULL, 0);
+        while ((busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)));
+        return true;
 }
 
-int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid, const char **ret_step)
+/* Wait until some child leaves its slot; false if none is in one (every slot holds a failure). */
+static bool wait_for_slot(void)
 {
-        struct spawn_args a = { .plan = p };
+        for (size_t i = 0; i < SPAWN_SLOTS; i++)
+                if (wait_for(&slots[i]))
+                        return true;
+        return false;
+}
+
+void spawn_wait_all(void)
+{
+        for (size_t i = 0; i < SPAWN_SLOTS; i++)
+                wait_for(&slots[i]);
+}
+
+/*
+ * The child's copy of the plan, with envp and env_text copied to the top
+ * of the slot's stack and the pointers into env_text moved along.
+ * Returns where the child's stack starts, or NULL if they do not fit.
+ */
+static char *copy_plan(struct spawn_slot *s, const struct spawn_plan *p)
+{
+        uintptr_t text = (uintptr_t)p->env_text, text_end = text + p->env_text_size;
+        char *top = s->stack + SPAWN_STACK_SIZE, *env_text;
+        size_t n = 0;
+        char **envp;
+
+        while (p->envp[n])
+                n++;
+        if ((n + 1) * sizeof(char *) + p->env_text_size + 16 > SPAWN_ENV_BYTES)
+                return NULL;
+        env_text = top - p->env_text_size;
+        envp = (char **)(((uintptr_t)env_text - (n + 1) * sizeof(char *)) & ~(uintptr_t)15);
+        if (p->env_text_size)
+                memcpy(env_text, p->env_text, p->env_text_size);
+        for (size_t i = 0; i < n; i++) {
+                uintptr_t e = (uintptr_t)p->envp[i];
+                envp[i] = e >= text && e < text_end ? env_text + (e - text) : p->envp[i];
+        }
+        envp[n] = NULL;
+        s->plan = *p;
+        s->plan.envp = envp;
+        if (p->listen_pid)
+                s->plan.listen_pid = env_text + ((uintptr_t)p->listen_pid - text);
+        return (char *)envp;
+}
+
+int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid)
+{
+        int flags = CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD;
+        struct spawn_slot *s;
+        char *stack;
         pid_t pid;
 
         *ret_pid = 0;
-        *ret_step = "clone";
-        pid = clone(child_main, spawn_stack + SPAWN_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+        if (!SPAWN_CONCURRENT)
+                flags |= CLONE_VFORK;
+        while (!(s = free_slot()))
+                if (!wait_for_slot())
+                        return -EAGAIN;
+        stack = copy_plan(s, p);
+        if (!stack)
+                return -E2BIG;
+        pid = clone(child_main, stack, flags, s, &s->busy, NULL, &s->busy);
         if (pid < 0)
                 return -errno;
+        s->pid = pid;
         *ret_pid = pid;
-        if (a.err) {
-                *ret_step = a.step;
-                return -a.err;
-        }
-        *ret_step = NULL;
         return 0;
+}
+
+bool spawn_failed(pid_t pid, int *ret_errno, const char **ret_step)
+{
+        for (size_t i = 0; i < SPAWN_SLOTS; i++) {
+                struct spawn_slot *s = &slots[i];
+                if (s->pid == pid && s->err && __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE) == 0) {
+                        *ret_errno = s->err;
+                        *ret_step = s->step;
+                        s->err = 0;
+                        return true;
+                }
+        }
+        return false;
 }

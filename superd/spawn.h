@@ -10,11 +10,20 @@
 
 /*
  * Everything the child needs, prepared by the parent: the child itself only
- * makes system calls (no allocation, no name lookups, async-signal-safe).
+ * makes raw system calls (no allocation, no name lookups, no errno).
+ *
+ * spawn_handler() returns before the child has called execve, and the
+ * child shares superd's memory until then. It gets private copies of this
+ * plan, of envp and of env_text; everything else pointed to here (argv, the
+ * strings of envp outside env_text, groups, process) must stay unchanged
+ * until the child has exec'd: call spawn_wait_all() before freeing or
+ * changing any of it.
  */
 struct spawn_plan {
         char *const *argv;    /* argv[0] is the absolute path to exec */
-        char *const *envp;
+        char *const *envp;    /* NULL-terminated; copied per spawn */
+        const char *env_text; /* per-connection text some envp entries point into (copied), or NULL */
+        size_t env_text_size; /* bytes */
         int conn_fd;          /* becomes fds 0 and 1 (and 3 with listen_pid) */
         int stderr_fd;        /* becomes fd 2; may be conn_fd or 2 */
         bool set_creds;       /* false when superd already runs with uid/gid (non-root) */
@@ -25,12 +34,14 @@ struct spawn_plan {
         /*
          * wait = yes (sd_listen_fds protocol): not NULL puts conn_fd on fd 3
          * too, and the child writes its pid as decimal digits here, a
-         * HANDLER_ENV_PID_DIGITS-byte slot inside envp's LISTEN_PID entry
-         * (the child shares the parent's memory until it execs).
+         * HANDLER_ENV_PID_DIGITS-byte slot inside env_text (LISTEN_PID's value).
          */
         char *listen_pid;
         const struct process_settings *process; /* nice, umask, cwd, rlimits, no_new_privs; NULL: inherit, cwd "/" */
 };
+
+/* Handler starts that can be under way at once (cloned, not yet exec'd). */
+#define SPAWN_SLOTS 64
 
 /*
  * Start a handler as described by `p`: new session, socket on fds 0 and 1
@@ -41,13 +52,35 @@ struct spawn_plan {
  * The caller must have every signal at its default disposition or blocked
  * (superd resets dispositions at start), so the child starts with defaults.
  *
- * Uses clone(CLONE_VM|CLONE_VFORK) on a dedicated stack, like posix_spawn:
- * the parent waits only until the child has called execve, and a failure
- * before or in execve is reported back through shared memory.
+ * Uses clone(CLONE_VM) on one of SPAWN_SLOTS dedicated stacks, like
+ * posix_spawn but without waiting for the child's execve: the kernel clears
+ * the slot's CLONE_CHILD_CLEARTID word when the child execs or exits, and
+ * only then is the slot used again. With every slot busy, this waits on
+ * that word (a futex) for the oldest start to finish. Where the child
+ * cannot make system calls without touching errno (architectures other
+ * than x86-64 and AArch64) the parent waits for each execve (CLONE_VFORK).
  *
- * Returns 0 with *ret_pid set once the handler runs. On failure returns
- * -errno and sets *ret_step to the call that failed ("execve", "setuid",
- * ...); *ret_pid is then the pid of a child that exited with status 127
- * and must still be reaped, or 0 if no process was created.
+ * Returns 0 with *ret_pid set once a child exists: its execve may still
+ * fail, which spawn_failed() tells when the child is reaped. Returns
+ * -errno when no process was created: clone's error, -E2BIG if envp and
+ * env_text do not fit a slot (see SERVICE_ENV_MAX), -EAGAIN if every slot
+ * holds the failure of a child not reaped yet.
  */
-int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid, const char **ret_step);
+int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid);
+
+/*
+ * Ask, for a child just reaped, whether it failed before its program ran
+ * (exit status 127 from the child itself, not from the handler). If so,
+ * returns true with *ret_errno and *ret_step (the call that failed:
+ * "execve", "setuid", "chdir", ...) set, and frees the slot the failure
+ * kept. Must be called for every reaped child. O(SPAWN_SLOTS).
+ */
+bool spawn_failed(pid_t pid, int *ret_errno, const char **ret_step);
+
+/*
+ * Wait (on the futexes, no polling) until every child started has called
+ * execve or exited, so that nothing a spawn_plan pointed to is in use any
+ * more. Returns at once when none is under way; a child cannot take longer
+ * than its own set-up calls (at worst chdir into a hung mount).
+ */
+void spawn_wait_all(void);

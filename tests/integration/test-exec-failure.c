@@ -2,6 +2,7 @@
 /* A handler that cannot be exec'd: the connection is closed, superd logs why and keeps serving. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +120,49 @@ Test(exec_failure, not_an_executable_format)
 {
         h_write_file("garbage", 0755, "\x7f\x01\x02 this is not an executable format\n");
         run_case("garbage", "garbage");
+}
+
+#define BURST 64
+
+/*
+ * BURST connections at once to a handler whose execve fails: superd starts
+ * them back to back, many still starting while the next is cloned. Each
+ * failure must be reported once, none lost and none twice, every client
+ * closed, no child left, and the service beside it unaffected.
+ */
+Test(exec_failure, burst_each_failure_reported_once)
+{
+        uint16_t bad = h_free_port(), good = h_free_port();
+        char *path = h_path("no-interpreter"), *needle = h_format("handler %s failed: execve:", path);
+        int fds[BURST], logged;
+
+        h_write_file("no-interpreter", 0755, "#!/nonexistent/interpreter\necho never\n");
+        start_pair("burst", "no-interpreter", bad, good);
+        for (int i = 0; i < BURST; i++) {
+                fds[i] = h_connect(AF_INET, bad);
+                h_assert(fds[i] >= 0, "connect %d: %s", i, strerror(-fds[i]));
+        }
+        for (int i = 0; i < BURST; i++) {
+                char *out;
+                ssize_t n = h_read_all(fds[i], &out, H_IO_MS);
+
+                close(fds[i]);
+                h_assert(n != -ETIMEDOUT, "connection %d to the broken service stayed open %d ms", i, H_IO_MS);
+                h_assert(n <= 0, "connection %d to the broken service returned %zd bytes", i, n);
+                free(out);
+        }
+        expect_serving(good);
+        h_assert(h_wait_no_zombies(H.pid, H_REAP_MS) == 0, "failed handlers left zombies");
+        h_assert(h_wait_no_children(H.pid, H_REAP_MS) == 0, "failed handlers still run");
+
+        /* All are reaped: every report is in the log now. */
+        h_assert(h_wait_log(needle, BURST, 2000), "fewer than %d lines \"%s\"", BURST, needle);
+        logged = h_wait_log(needle, BURST + 1, 0) ? BURST + 1 : BURST;
+        h_assert(logged == BURST, "more than %d failures logged for %d connections", BURST, BURST);
+        h_assert(kill(H.pid, SIGUSR1) == 0, "kill: %s", strerror(errno));
+        h_assert(h_wait_log("burst: listeners 1 (paused 0), running 0, accepted 64, failed 64,", 1, 2000),
+                 "SIGUSR1 does not count 64 accepted and 64 failed:\n%s", h_log_tail(5));
+        h_assert(h_alive(H.pid), "superd died");
+        free(needle);
+        free(path);
 }

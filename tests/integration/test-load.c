@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Load: many connections in a row and at once all echo correctly, and superd leaks no child and no fd. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,4 +138,80 @@ Test(load, parallel_30)
         expect_no_children(pid);
         expect_fd_count(pid, baseline);
         h_assert(h_alive(pid), "superd died during the load");
+}
+
+#define BURST 48
+#define BURST_ROUNDS 4
+
+/* The value of "ENV NAME=" in connection-info's output, or NULL. */
+static char *info_env(const char *out, const char *name)
+{
+        char *key = h_format("\nENV %s=", name), *p = strstr(out, key), *value = NULL;
+
+        if (p) {
+                p += strlen(key);
+                value = strndup(p, strcspn(p, "\n"));
+        }
+        free(key);
+        return value;
+}
+
+/*
+ * BURST clients connect at once, so superd starts their handlers back to
+ * back while earlier ones are still starting: each handler must get the
+ * environment of its own connection (the client's port) and the service's
+ * fixed part intact. Over BURST_ROUNDS rounds.
+ */
+Test(load, burst_each_handler_gets_its_own_environment)
+{
+        uint16_t port = h_free_port();
+        pid_t pid;
+
+        h_main_conf(NULL);
+        h_dropin("burst.conf",
+                 "service burst {\n"
+                 "    listen = { \"127.0.0.1:%u\" }\n"
+                 "    exec   = { \"%s\" }\n"
+                 "    env    = { \"MARK=fixed part of the environment\" }\n"
+                 "    user   = \"%s\"\n"
+                 "}\n",
+                 port, getenv("CONNECTION_INFO"), H.user);
+        pid = h_start(NULL, AF_INET, port, 0);
+        for (int round = 0; round < BURST_ROUNDS; round++) {
+                int fds[BURST];
+
+                for (int i = 0; i < BURST; i++) {
+                        fds[i] = h_connect(AF_INET, port);
+                        h_assert(fds[i] >= 0, "round %d, connection %d: %s", round, i, strerror(-fds[i]));
+                }
+                for (int i = 0; i < BURST; i++) {
+                        struct sockaddr_in me;
+                        socklen_t len = sizeof(me);
+                        char *out, *remote_port, *mark, *service, want[8];
+                        ssize_t n;
+
+                        h_assert(getsockname(fds[i], (struct sockaddr *)&me, &len) == 0, "getsockname: %s",
+                                 strerror(errno));
+                        snprintf(want, sizeof(want), "%u", ntohs(me.sin_port));
+                        n = h_exchange(fds[i], NULL, 0, &out, H_IO_MS);
+                        close(fds[i]);
+                        h_assert(n > 0, "round %d, connection %d: no output (%zd)", round, i, n);
+                        remote_port = info_env(out, "TCPREMOTEPORT");
+                        mark = info_env(out, "MARK");
+                        service = info_env(out, "SUPERD_SERVICE");
+                        h_assert(remote_port && strcmp(remote_port, want) == 0,
+                                 "round %d, connection %d from port %s: handler saw TCPREMOTEPORT=%s", round, i, want,
+                                 remote_port ? remote_port : "(unset)");
+                        h_assert(mark && strcmp(mark, "fixed part of the environment") == 0,
+                                 "round %d, connection %d: MARK=%s", round, i, mark ? mark : "(unset)");
+                        h_assert(service && strcmp(service, "burst") == 0, "round %d, connection %d: SUPERD_SERVICE=%s",
+                                 round, i, service ? service : "(unset)");
+                        free(remote_port);
+                        free(mark);
+                        free(service);
+                        free(out);
+                }
+        }
+        expect_no_children(pid);
+        h_assert(h_alive(pid), "superd died during the bursts");
 }

@@ -1161,6 +1161,33 @@ Test(config, error_builtin_unknown)
         expect_only_error("s.conf", 3, "expected echo, discard, chargen, daytime or time");
 }
 
+/* The environment is copied per spawn, so it has a bound: SERVICE_ENV_MAX entries are fine, one more is not. */
+static void service_with_env(size_t n)
+{
+        size_t size = 128 + n * 24, len;
+        char *body = malloc(size);
+
+        cr_assert(body);
+        len = (size_t)snprintf(body, size, "    listen = { \"127.0.0.1:80\" }\n    exec = { \"" EXEC "\" }\n    env = {");
+        for (size_t i = 0; i < n; i++)
+                len += (size_t)snprintf(body + len, size - len, "%s\"V%zu=x\"", i ? ", " : " ", i);
+        snprintf(body + len, size - len, " }\n");
+        service_with(body);
+        free(body);
+}
+
+Test(config, env_at_most_service_env_max)
+{
+        service_with_env(SERVICE_ENV_MAX);
+        cr_assert_eq(strv_length(only_service()->env), SERVICE_ENV_MAX);
+}
+
+Test(config, error_env_over_service_env_max)
+{
+        service_with_env(SERVICE_ENV_MAX + 1);
+        expect_only_error("s.conf", 1, "env and pass-env: more than 1000 variables");
+}
+
 Test(config, error_socket_mode_not_octal)
 {
         service_with("    listen = { \"unix:/run/m.sock\" }\n    socket-mode = 0999\n    exec = { \"" EXEC "\" }\n");
