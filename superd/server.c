@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1260,6 +1261,8 @@ static int server_reload(struct server *srv, char **ret_errors)
         r = 0;
 done:
         config_free(cfg);
+        /* Old and new configuration were both in memory: give the pages of the old one back (once per reload). */
+        malloc_trim(0);
         sd_notifyf(0, "READY=1\nSTATUS=%zu service(s), %zu handler(s) running", srv->n_services, srv->children.n);
         return r;
 }
