@@ -196,26 +196,32 @@ static struct spawn_slot *free_slot(void)
         return NULL;
 }
 
-/* Wait until the child in s has left it (execve or exit). Returns false if there was none. */
-static bool wait_for(struct spawn_slot *s)
+/* Wait until the child in s, if any, has left it (execve or exit). */
+static void wait_for(struct spawn_slot *s)
 {
         pid_t busy;
 
-        if (!(busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)))
-                return false;
-        do
+        while ((busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)))
                 syscall(SYS_futex, &s->busy, FUTEX_WAIT, busy, NULL, NULL, 0);
-        while ((busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)));
-        return true;
 }
 
-/* Wait until some child leaves its slot; false if none is in one (every slot holds a failure). */
-static bool wait_for_slot(void)
+/*
+ * Every slot is taken: wait up to SPAWN_SLOT_WAIT_NSEC for the first busy
+ * one to be left. A child stuck before its execve (a hung mount, SIGSTOP)
+ * then costs the caller a back-off, not the event loop.
+ */
+#define SPAWN_SLOT_WAIT_NSEC 100000000L
+static void wait_for_slot(void)
 {
-        for (size_t i = 0; i < SPAWN_SLOTS; i++)
-                if (wait_for(&slots[i]))
-                        return true;
-        return false;
+        const struct timespec bound = { .tv_nsec = SPAWN_SLOT_WAIT_NSEC };
+
+        for (size_t i = 0; i < SPAWN_SLOTS; i++) {
+                pid_t busy = __atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE);
+                if (busy) {
+                        syscall(SYS_futex, &slots[i].busy, FUTEX_WAIT, busy, &bound, NULL, 0);
+                        return;
+                }
+        }
 }
 
 void spawn_wait_all(void)
@@ -266,9 +272,11 @@ int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid)
         *ret_pid = 0;
         if (!SPAWN_CONCURRENT)
                 flags |= CLONE_VFORK;
-        while (!(s = free_slot()))
-                if (!wait_for_slot())
+        if (!(s = free_slot())) {
+                wait_for_slot();
+                if (!(s = free_slot()))
                         return -EAGAIN;
+        }
         stack = copy_plan(s, p);
         if (!stack)
                 return -E2BIG;

@@ -56,15 +56,15 @@ struct spawn_plan {
  * posix_spawn but without waiting for the child's execve: the kernel clears
  * the slot's CLONE_CHILD_CLEARTID word when the child execs or exits, and
  * only then is the slot used again. With every slot busy, this waits on
- * that word (a futex) for the oldest start to finish. Where the child
+ * that word (a futex) up to 100 ms for a start to finish. Where the child
  * cannot make system calls without touching errno (architectures other
  * than x86-64 and AArch64) the parent waits for each execve (CLONE_VFORK).
  *
  * Returns 0 with *ret_pid set once a child exists: its execve may still
  * fail, which spawn_failed() tells when the child is reaped. Returns
  * -errno when no process was created: clone's error, -E2BIG if envp and
- * env_text do not fit a slot (see SERVICE_ENV_MAX), -EAGAIN if every slot
- * holds the failure of a child not reaped yet.
+ * env_text do not fit a slot (see SERVICE_ENV_MAX), -EAGAIN if no slot
+ * came free (children stuck before execve, or failures not reaped yet).
  */
 int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid);
 
