@@ -3,8 +3,8 @@
 #include "server.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,7 +534,7 @@ static int start_handler(struct server *srv, struct listener *l, int fd, const s
                 .process = &svc->process,
         };
         st->accepted++;
-        /* Room for the record first: the child uses svc's memory until its execve, the record's reference keeps it. */
+        /* Room for the record first: every child started is tracked, and holds its service. */
         r = children_reserve(&srv->children);
         if (r >= 0)
                 r = spawn_handler(&plan, &pid);
@@ -787,53 +787,73 @@ static void stop_done_if_idle(struct server *srv)
                 sd_event_exit(srv->event, EXIT_CLEAN);
 }
 
+/* A child of superd was reaped: if it is a handler, account for its end. */
+static void handler_reaped(struct server *srv, const siginfo_t *si)
+{
+        struct service_state *st;
+        struct listener *wait_listener;
+        bool exec_failed, failed;
+        const char *step;
+        struct child *c;
+        int err;
+
+        failed = spawn_failed(si->si_pid, &err, &step);
+        c = children_find(&srv->children, si->si_pid);
+        if (!c)
+                return;
+        if (failed)
+                handler_failed(c, err, step);
+        log_exit(c, si);
+        st = c->svc;
+        wait_listener = c->wait_listener;
+        exec_failed = c->exec_failed;
+        if (c->counted_source)
+                source_release(&st->sources, &c->source);
+        sd_event_source_disable_unref(c->timeout);
+        /* A handler killed for its timeout: what is left of its process group goes too. */
+        if (c->term_sent)
+                kill(-c->pid, SIGKILL);
+        children_remove(&srv->children, c);
+        st->running--;
+        if (wait_listener && !srv->stopping)
+                wait_handler_done(srv, wait_listener, exec_failed);
+        if (!srv->stopping)
+                resume_after_exit(srv, st);
+        service_state_unref(st);
+}
+
+/* Reap one exited child matching waitid(2)'s `type` and `id`. Returns false when there was none. */
+static bool reap_one(struct server *srv, idtype_t type, id_t id)
+{
+        siginfo_t si = { 0 };
+
+        while (waitid(type, id, &si, WEXITED | WNOHANG) < 0) {
+                if (errno != EINTR) {
+                        if (errno != ECHILD)
+                                log_err("waitid: %m");
+                        return false;
+                }
+        }
+        if (si.si_pid == 0)
+                return false;
+        handler_reaped(srv, &si);
+        return true;
+}
+
 static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata)
 {
         struct server *srv = userdata;
 
-        /* One SIGCHLD may stand for many exits: drain them all. */
-        for (;;) {
-                siginfo_t si = { 0 };
-                struct service_state *st;
-                struct listener *wait_listener;
-                bool exec_failed, failed;
-                const char *step;
-                struct child *c;
-                int err;
-
-                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != ECHILD)
-                                log_err("waitid: %m");
-                        break;
-                }
-                if (si.si_pid == 0)
-                        break;
-                failed = spawn_failed(si.si_pid, &err, &step);
-                c = children_find(&srv->children, si.si_pid);
-                if (!c)
-                        continue;
-                if (failed)
-                        handler_failed(c, err, step);
-                log_exit(c, &si);
-                st = c->svc;
-                wait_listener = c->wait_listener;
-                exec_failed = c->exec_failed;
-                if (c->counted_source)
-                        source_release(&st->sources, &c->source);
-                sd_event_source_disable_unref(c->timeout);
-                /* A handler killed for its timeout: what is left of its process group goes too. */
-                if (c->term_sent)
-                        kill(-c->pid, SIGKILL);
-                children_remove(&srv->children, c);
-                st->running--;
-                if (wait_listener && !srv->stopping)
-                        wait_handler_done(srv, wait_listener, exec_failed);
-                if (!srv->stopping)
-                        resume_after_exit(srv, st);
-                service_state_unref(st);
-        }
+        /*
+         * The signal names the child whose exit raised it: reaping that one
+         * by pid is O(1), while each waitid(P_ALL) walks the kernel's list of
+         * all superd's children. Then drain the exits this SIGCHLD also
+         * stands for (a pending SIGCHLD is not raised again).
+         */
+        if (ssi->ssi_code > 0 && ssi->ssi_pid > 0) /* CLD_*: from the kernel, not kill(2) */
+                reap_one(srv, P_PID, ssi->ssi_pid);
+        while (reap_one(srv, P_ALL, 0))
+                ;
         stop_done_if_idle(srv);
         return 0;
 }
