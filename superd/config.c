@@ -660,6 +660,36 @@ static int blank_comments(char *s)
 }
 
 /*
+ * Read f to its end, or to MAX_FILE_SIZE + 1 bytes (too large), into a
+ * buffer with room for a final NUL. The buffer starts at the size fstat
+ * gives, so a drop-in of a few hundred bytes does not cost a 1 MiB
+ * allocation. Returns it with *ret_n set (check ferror(f)), or NULL.
+ */
+static char *read_all(FILE *f, size_t *ret_n)
+{
+        struct stat st;
+        size_t cap = 4096, n = 0;
+        char *buf = NULL;
+
+        if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size <= MAX_FILE_SIZE)
+                cap = (size_t)st.st_size + 1; /* + 1: a read that fills it means the file grew */
+        for (;;) {
+                char *p = realloc(buf, cap + 1);
+                if (!p) {
+                        free(buf);
+                        return NULL;
+                }
+                buf = p;
+                n += fread(buf + n, 1, cap - n, f);
+                if (n < cap || cap > MAX_FILE_SIZE)
+                        break;
+                cap = cap * 2 > MAX_FILE_SIZE ? MAX_FILE_SIZE + 1 : cap * 2;
+        }
+        *ret_n = n;
+        return buf;
+}
+
+/*
  * Parse one file with libconfuse. Returns the cfg_t (caller frees) or NULL;
  * errors are reported. A file that parsed but had validation errors is
  * returned too: the caller checks L->n_errors.
@@ -677,12 +707,11 @@ static cfg_t *parse_file(const char *path, cfg_opt_t *opts, bool dropin)
                 report(path, 0, "%s", strerror(errno));
                 return NULL;
         }
-        buf = malloc(MAX_FILE_SIZE + 1);
+        buf = read_all(f, &n);
         if (!buf) {
                 report(path, 0, "out of memory");
                 goto out;
         }
-        n = fread(buf, 1, MAX_FILE_SIZE + 1, f);
         if (ferror(f) || n > MAX_FILE_SIZE) {
                 report(path, 0, "%s", ferror(f) ? "read error" : "file too large (1 MiB at most)");
                 goto out;

@@ -1161,6 +1161,44 @@ Test(config, error_builtin_unknown)
         expect_only_error("s.conf", 3, "expected echo, discard, chargen, daytime or time");
 }
 
+/* A drop-in of `size` bytes: one service, then comment lines. */
+static void dropin_of_size(size_t size)
+{
+        const char *service = "service big {\n    listen = { \"127.0.0.1:80\" }\n    exec = { \"" EXEC "\" }\n}\n";
+        size_t len = strlen(service);
+        char *text = malloc(size + 1);
+
+        cr_assert(text && size > len + 2);
+        memcpy(text, service, len);
+        memset(text + len, 'x', size - len);
+        for (size_t i = len; i < size; i += 100)
+                text[i] = '#';
+        for (size_t i = len + 99; i < size; i += 100)
+                text[i] = '\n';
+        text[size - 1] = '\n';
+        text[size] = 0;
+        dropin("big.conf", text);
+        free(text);
+}
+
+Test(config, dropin_of_1_mib_loads)
+{
+        dropin_of_size(1 << 20);
+        cr_assert_str_eq(only_service()->name, "big");
+}
+
+Test(config, error_dropin_over_1_mib)
+{
+        char *path = tu_path(services, "big.conf"), *needle;
+
+        dropin_of_size((1 << 20) + 1);
+        cr_assert_eq(load(), -EINVAL);
+        cr_assert(asprintf(&needle, "%s: file too large (1 MiB at most)\n", path) > 0);
+        cr_assert(strstr(E, needle), "expected \"%s\" in:\n%s", needle, E);
+        free(needle);
+        free(path);
+}
+
 /* The environment is copied per spawn, so it has a bound: SERVICE_ENV_MAX entries are fine, one more is not. */
 static void service_with_env(size_t n)
 {
