@@ -32,6 +32,17 @@ static const char *wait_echo(void)
         return p;
 }
 
+/* Start superd with one TCP wait = yes service on 127.0.0.1:PORT running wait-echo with argument IDLE_MS. */
+static void start_stream_wait(uint16_t port, const char *idle_ms)
+{
+        h_main_conf(NULL);
+        h_dropin("w.conf",
+                 "service stream-wait {\n listen = { \"127.0.0.1:%u\" }\n wait = yes\n"
+                 " exec = { \"%s\", \"%s\" }\n user = \"%s\"\n}\n",
+                 port, wait_echo(), idle_ms, H.user);
+        h_start(NULL, AF_INET, (int)port, 0);
+}
+
 /* A value "key=VALUE" from a wait-echo answer, copied into a static buffer. */
 static const char *field(const char *answer, const char *key)
 {
@@ -176,12 +187,7 @@ Test(sockets, stream_wait_handler_accepts_in_a_loop)
         uint16_t port = h_free_port();
         char pid_first[128] = "";
 
-        h_main_conf(NULL);
-        h_dropin("w.conf",
-                 "service stream-wait {\n listen = { \"127.0.0.1:%u\" }\n wait = yes\n"
-                 " exec = { \"%s\", \"400\" }\n user = \"%s\"\n}\n",
-                 port, wait_echo(), H.user);
-        h_start(NULL, AF_INET, (int)port, 0);
+        start_stream_wait(port, "400");
 
         for (int i = 0; i < 3; i++) {
                 char req[16], *out;
@@ -528,12 +534,7 @@ Test(sockets, wait_listener_survives_reloads_while_its_handler_runs)
         uint16_t port = h_free_port(), other = h_free_port();
         char *out, pid_first[128];
 
-        h_main_conf(NULL);
-        h_dropin("w.conf",
-                 "service stream-wait {\n listen = { \"127.0.0.1:%u\" }\n wait = yes\n"
-                 " exec = { \"%s\", \"1500\" }\n user = \"%s\"\n}\n",
-                 port, wait_echo(), H.user);
-        h_start(NULL, AF_INET, (int)port, 0);
+        start_stream_wait(port, "1500");
         out = tcp_ask(port, "a\n");
         snprintf(pid_first, sizeof(pid_first), "%s", field(out, "pid"));
         free(out);
