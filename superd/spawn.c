@@ -196,13 +196,21 @@ static struct spawn_slot *free_slot(void)
         return NULL;
 }
 
-/* Wait until the child in s, if any, has left it (execve or exit). */
-static void wait_for(struct spawn_slot *s)
+/*
+ * Wait on the futex for the child in s to leave it (execve or exit): until
+ * it has, or with `bound`, at most once and that long. Returns false if the
+ * slot was free already.
+ */
+static bool wait_for(struct spawn_slot *s, const struct timespec *bound)
 {
-        pid_t busy;
+        pid_t busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE);
 
-        while ((busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)))
-                syscall(SYS_futex, &s->busy, FUTEX_WAIT, busy, NULL, NULL, 0);
+        if (!busy)
+                return false;
+        do
+                syscall(SYS_futex, &s->busy, FUTEX_WAIT, busy, bound, NULL, 0);
+        while (!bound && (busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)));
+        return true;
 }
 
 /*
@@ -215,19 +223,14 @@ static void wait_for_slot(void)
 {
         const struct timespec bound = { .tv_nsec = SPAWN_SLOT_WAIT_NSEC };
 
-        for (size_t i = 0; i < SPAWN_SLOTS; i++) {
-                pid_t busy = __atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE);
-                if (busy) {
-                        syscall(SYS_futex, &slots[i].busy, FUTEX_WAIT, busy, &bound, NULL, 0);
-                        return;
-                }
-        }
+        for (size_t i = 0; i < SPAWN_SLOTS && !wait_for(&slots[i], &bound); i++)
+                ;
 }
 
 void spawn_wait_all(void)
 {
         for (size_t i = 0; i < SPAWN_SLOTS; i++)
-                wait_for(&slots[i]);
+                wait_for(&slots[i], NULL);
 }
 
 /*
