@@ -18,7 +18,6 @@ struct listener;
 /* One running handler. Records move when the table grows: do not keep pointers across children_add(). */
 struct child {
         pid_t pid;                  /* 0 marks a free slot */
-        bool exec_failed;           /* failed before the handler ran (logged as such): exit 127 is no news */
         struct service_state *svc;  /* holds a reference (see server.c) */
         uint64_t start_usec;        /* CLOCK_MONOTONIC */
         struct sockaddr_in6 remote; /* AF_INET or AF_INET6 peer (sockaddr_in fits); AF_UNIX: family only */

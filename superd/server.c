@@ -743,11 +743,12 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
 
 /* ---- children ---- */
 
-static void log_exit(const struct child *c, const siginfo_t *si)
+/* The end of c's handler; `start_failed`: its exit 127 was already logged as the failure it is. */
+static void log_exit(const struct child *c, const siginfo_t *si, bool start_failed)
 {
         const struct service *svc = c->svc->svc;
         bool clean = si->si_code == CLD_EXITED && si->si_status == 0;
-        int level = clean || c->exec_failed ? LOG_DEBUG : LOG_WARNING;
+        int level = clean || start_failed ? LOG_DEBUG : LOG_WARNING;
         char status[32], addr[ADDR_STRLEN];
         uint64_t ms;
 
@@ -766,7 +767,7 @@ static void log_exit(const struct child *c, const siginfo_t *si)
 }
 
 /* The child of c failed before its handler ran: `step` ("execve", "setuid", ...) with errno `err`. */
-static void handler_failed(struct child *c, int err, const char *step)
+static void handler_failed(const struct child *c, int err, const char *step)
 {
         char addr[ADDR_STRLEN];
         const struct log_ctx ctx = {
@@ -775,7 +776,6 @@ static void handler_failed(struct child *c, int err, const char *step)
                 .remote = remote_text(&c->remote, addr, sizeof(addr)),
         };
 
-        c->exec_failed = true;
         c->svc->failed++;
         errno = err;
         log_ctx_msg(LOG_ERR, &ctx, "handler %s failed: %s: %m", c->svc->svc->argv[0], step);
@@ -792,7 +792,7 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
 {
         struct service_state *st;
         struct listener *wait_listener;
-        bool exec_failed, failed;
+        bool failed;
         const char *step;
         struct child *c;
         int err;
@@ -803,10 +803,9 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
                 return;
         if (failed)
                 handler_failed(c, err, step);
-        log_exit(c, si);
+        log_exit(c, si, failed);
         st = c->svc;
         wait_listener = c->wait_listener;
-        exec_failed = c->exec_failed;
         if (c->counted_source)
                 source_release(&st->sources, &c->source);
         sd_event_source_disable_unref(c->timeout);
@@ -816,7 +815,7 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
         children_remove(&srv->children, c);
         st->running--;
         if (wait_listener && !srv->stopping)
-                wait_handler_done(srv, wait_listener, exec_failed);
+                wait_handler_done(srv, wait_listener, failed);
         if (!srv->stopping)
                 resume_after_exit(srv, st);
         service_state_unref(st);

@@ -22,7 +22,7 @@ static void add(struct child_table *t, pid_t pid)
         cr_assert_eq(c->pid, pid);
         cr_assert_eq(c->svc, NULL, "a new record has only pid set");
         cr_assert_eq(c->start_usec, 0, "a new record has only pid set");
-        cr_assert_not(c->exec_failed, "a new record has only pid set");
+        cr_assert_not(c->term_sent, "a new record has only pid set");
         c->start_usec = tag(pid);
         c->remote.sin6_port = (in_port_t)pid;
 }
