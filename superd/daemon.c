@@ -77,26 +77,41 @@ void daemon_ready(int fd, int status)
 
 int daemon_write_pidfile(const char *path)
 {
-        char *tmp;
-        FILE *f;
-        int r = 0;
+        char *tmp, text[32];
+        size_t len, done = 0;
+        int fd, r = 0;
 
         if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
                 return -ENOMEM;
-        int fd = mkostemp(tmp, O_CLOEXEC);
+        /*
+         * mkostemp() opens with O_CREAT|O_EXCL, and O_NOFOLLOW to say it
+         * outright: a file it creates itself, mode 0600, never one that
+         * exists and never through a symlink at that name.
+         */
+        fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
                 r = -errno;
                 free(tmp);
                 return r;
         }
-        f = fdopen(fd, "w");
-        if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fchmod(fd, 0644) < 0 || fflush(f) != 0 ||
-            rename(tmp, path) < 0)
-                r = errno ? -errno : -EIO;
-        if (f)
-                fclose(f);
-        else
-                close(fd);
+        len = (size_t)snprintf(text, sizeof(text), "%d\n", (int)getpid());
+        while (r == 0 && done < len) {
+                ssize_t n = write(fd, text + done, len - done);
+                if (n > 0)
+                        done += (size_t)n;
+                else if (n == 0)
+                        r = -EIO;
+                else if (errno != EINTR)
+                        r = -errno;
+        }
+        /* The mode through the fd, whatever superd's umask; never through a path. */
+        if (r == 0 && fchmod(fd, 0644) < 0)
+                r = -errno;
+        /* rename(2) replaces the name PATH, whatever it is: a symlink there is replaced, not followed. */
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        close(fd);
+        /* unlink(2) removes the name tmp, never a symlink's target; whoever could swap it can remove it too. */
         if (r < 0)
                 unlink(tmp);
         free(tmp);

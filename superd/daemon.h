@@ -23,7 +23,12 @@ int daemon_detach(void);
 void daemon_ready(int fd, int status);
 
 /*
- * Write our pid to `path` atomically (a temporary file renamed over it), so
- * a reader never sees a partial pidfile. Returns 0 or -errno.
+ * Write our pid to `path` atomically, so a reader never sees a partial
+ * pidfile: a new temporary file `path`.XXXXXX (O_CREAT|O_EXCL|O_NOFOLLOW),
+ * mode 0644 set on its fd whatever the umask, owned by superd's euid, then
+ * renamed over `path`. Whatever is at `path` is replaced, never written
+ * through: a symlink there is replaced, its target left alone. Returns 0 or
+ * -errno (mkostemp(3), write(2), fchmod(2), rename(2): -EISDIR when `path`
+ * is a folder); the temporary file is removed on failure.
  */
 int daemon_write_pidfile(const char *path);

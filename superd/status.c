@@ -3,6 +3,7 @@
 #include "status.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "listener.h"
 
 #define ACCEPT_BATCH      (2 * STATUS_CLIENTS_MAX) /* connections accepted per wakeup */
 #define LISTEN_BACKLOG    64
@@ -36,7 +39,7 @@ struct status_socket {
         sd_event_source *retry; /* only while accept is paused after a resource error */
         char *path;
         dev_t dev; /* identity of the socket file we bound, so we never unlink someone else's */
-        ino_t ino;
+        ino_t ino; /* 0 until that file is checked: nothing to remove */
         status_handler_fn fn;
         void *userdata;
         struct status_client *clients;
@@ -379,12 +382,17 @@ static int probe_stale(const struct sockaddr_un *sa, socklen_t len)
         return r;
 }
 
-/* Remove the socket file, unless it is no longer the one we bound. */
+/*
+ * Remove the socket file, unless it is no longer the one we bound. The name
+ * can still be swapped between lstat() and unlink(), but unlink(2) only
+ * removes a name from a folder that whoever swapped it can write anyway; it
+ * never follows a symlink.
+ */
 static void unlink_ours(const struct status_socket *s)
 {
         struct stat st;
 
-        if (s->path && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+        if (s->path && s->ino && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
                 unlink(s->path);
 }
 
@@ -416,7 +424,7 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
         struct stat st;
         socklen_t len;
         mode_t old_umask;
-        int r;
+        int file, r;
 
         if (!e || !path || !*path || !fn || !ret)
                 return -EINVAL;
@@ -431,6 +439,7 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
                 r = probe_stale(&sa, len);
                 if (r < 0)
                         return r;
+                /* Swapped since lstat()? unlink(2) removes the name only, never a symlink's target. */
                 if (unlink(path) < 0 && errno != ENOENT)
                         return -errno;
         } else if (errno != ENOENT) {
@@ -443,12 +452,21 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
         s->event = e;
         s->fn = fn;
         s->userdata = userdata;
+        s->path = strdup(path);
+        if (!s->path) {
+                r = -ENOMEM;
+                goto fail;
+        }
         s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (s->fd < 0) {
                 r = -errno;
                 goto fail;
         }
-        /* Born 0600: there is no moment at which another user could connect. superd is single-threaded. */
+        /*
+         * Born 0600 from the umask alone, never chmod'ed: there is no moment at
+         * which another user could connect, and no call on a path that may be
+         * a symlink by then. superd is single-threaded.
+         */
         old_umask = umask(0177);
         r = bind(s->fd, (const struct sockaddr *)&sa, len) < 0 ? -errno : 0;
         umask(old_umask);
@@ -457,12 +475,17 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
                 s->fd = -1;
                 goto fail;
         }
-        s->path = strdup(path);
-        if (!s->path || lstat(path, &st) < 0) {
-                r = s->path ? -errno : -ENOMEM;
-                unlink(path);
+        /*
+         * Remember which file is ours, so that we never remove another: the
+         * checked inode, or nothing if the name was swapped since bind(2)
+         * (then we give up, removing nothing).
+         */
+        file = listener_open_socket_file(AT_FDCWD, path, &st);
+        if (file < 0) {
+                r = file;
                 goto fail;
         }
+        close(file);
         s->dev = st.st_dev;
         s->ino = st.st_ino;
         if (listen(s->fd, LISTEN_BACKLOG) < 0) {

@@ -72,13 +72,17 @@ struct status_socket;
  *
  * The parent folder must exist. A socket file already at PATH is replaced
  * if nothing accepts connections on it (left behind by a superd that
- * died); a live one is not stolen.
+ * died); a live one is not stolen. The mode comes from the umask around
+ * bind(2) alone; nothing is ever changed through PATH, which whoever can
+ * write its folder could swap for a symlink.
  *
  * Returns 0 and sets *RET (free with status_socket_close()), or -errno with
  * *RET untouched: -ENAMETOOLONG (PATH too long for sun_path), -EEXIST (PATH
- * exists and is not a socket), -EADDRINUSE (another process serves PATH),
- * -ENOENT (no parent folder), -EACCES, -ENOMEM, or what socket(2), bind(2),
- * listen(2) or sd_event_add_io() returned. Does not log.
+ * exists and is not a socket: a symlink is not followed), -EADDRINUSE
+ * (another process serves PATH), -ENOENT (no parent folder), -ENOTSOCK (the
+ * file was replaced right after bind(2): nothing is removed then), -EACCES,
+ * -ENOMEM, or what socket(2), bind(2), listen(2) or sd_event_add_io()
+ * returned. Does not log.
  */
 int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void *userdata, struct status_socket **ret);
 
