@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -316,6 +317,31 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0; /* a connection can fail, the daemon cannot */
 }
 
+/*
+ * Bound what the kernel keeps for this connection (builtin.h states the
+ * bound). Autotuning would grant a peer that never reads megabytes of send
+ * queue (and an echo client that never reads as much receive queue); fixed
+ * values also lock the buffers against it. Before anything is read or
+ * written. Returns 0 or -1 with errno set.
+ */
+static int stream_bound(int fd)
+{
+        const int size = BUILTIN_SOCKET_BUFFER, one = 1;
+
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+                return -1;
+        /*
+         * The send buffer is smaller than one loopback segment (64 KiB MSS):
+         * with Nagle every segment would be a small one, held until the
+         * peer's delayed ACK, and a bulk echo on loopback would crawl at
+         * one buffer per 40 ms. Fails on a unix socket, which has no Nagle:
+         * ignored.
+         */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        return 0;
+}
+
 int builtin_stream_start(sd_event *e, enum builtin b, int fd, void (*done)(void *userdata), void *userdata)
 {
         struct conn *c;
@@ -343,7 +369,7 @@ int builtin_stream_start(sd_event *e, enum builtin b, int fd, void (*done)(void 
                 return -EINVAL;
         }
         flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || stream_bound(fd) < 0) {
                 r = -errno;
                 close(fd);
                 return r;
@@ -405,28 +431,176 @@ bool builtin_dgram_reflects(const struct sockaddr *from, const uint16_t *ports, 
         return false;
 }
 
+int builtin_listener_prepare(int fd)
+{
+        const int one = 1, size = BUILTIN_SOCKET_BUFFER;
+        int family, type;
+        socklen_t len;
+
+        len = sizeof(family);
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
+                return -errno;
+        len = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+                return -errno;
+        if (family != AF_INET && family != AF_INET6)
+                return 0;
+        if (type == SOCK_STREAM) {
+                /*
+                 * Inherited by accepted connections, and in effect before the
+                 * handshake: a client sizes its segments to half the largest
+                 * window it was ever offered, so a window offered before a later
+                 * shrink (builtin_stream_start()) would leave it waiting for the
+                 * persist timer, for seconds, on loopback's 64 KiB MSS.
+                 */
+                if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) < 0 ||
+                    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+                        return -errno;
+                return 0;
+        }
+        if (type != SOCK_DGRAM)
+                return 0;
+        if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
+                return -errno;
+        /* On AF_INET6 too: an IPv4 datagram on a dual-stack socket then also carries ipi_spec_dst. */
+        if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Control data of one datagram: both pktinfos, and a few fds that a unix sender may pass (closed at once). */
+union control {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+                 CMSG_SPACE(8 * sizeof(int))];
+};
+
+/* The local address a datagram was sent to, as the source of its answer; from recvmsg()'s control data. */
+struct dest {
+        bool seen;             /* some pktinfo came: the socket is prepared */
+        bool v4, v6;           /* which of the two below is set */
+        struct in_addr v4addr; /* ipi_spec_dst, or the header's destination */
+        struct in6_pktinfo v6info;
+};
+
+/*
+ * Read the pktinfo of a received datagram into *ret (only those that can be
+ * the source address of an answer), and close every fd it passed.
+ */
+static void dest_parse(struct msghdr *m, struct dest *ret)
+{
+        *ret = (struct dest){0};
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+                if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO &&
+                    h->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+                        struct in_pktinfo info;
+                        memcpy(&info, CMSG_DATA(h), sizeof(info));
+                        ret->seen = true;
+                        /*
+                         * ipi_spec_dst is the local address the kernel would answer
+                         * from: the header's destination for unicast, the interface's
+                         * address for a broadcast. 0 for a datagram queued before
+                         * IP_PKTINFO was set: then the destination, if unicast.
+                         */
+                        ret->v4addr = info.ipi_spec_dst;
+                        if (ret->v4addr.s_addr == INADDR_ANY && !v4_bad_source(ntohl(info.ipi_addr.s_addr)))
+                                ret->v4addr = info.ipi_addr;
+                        ret->v4 = ret->v4addr.s_addr != INADDR_ANY;
+                } else if (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_PKTINFO &&
+                           h->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+                        struct in6_pktinfo info;
+                        uint32_t a;
+                        memcpy(&info, CMSG_DATA(h), sizeof(info));
+                        ret->seen = true;
+                        memcpy(&a, &info.ipi6_addr.s6_addr[12], sizeof(a));
+                        if (IN6_IS_ADDR_UNSPECIFIED(&info.ipi6_addr) || IN6_IS_ADDR_MULTICAST(&info.ipi6_addr) ||
+                            (IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr) && v4_bad_source(ntohl(a))))
+                                continue; /* not a source: let the kernel choose */
+                        /* The interface only where the address needs it; elsewhere routing decides. */
+                        if (!IN6_IS_ADDR_LINKLOCAL(&info.ipi6_addr))
+                                info.ipi6_ifindex = 0;
+                        ret->v6info = info;
+                        ret->v6 = true;
+                } else if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+                        size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < n; i++) {
+                                int fd;
+                                memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+                                close(fd);
+                        }
+                }
+        }
+}
+
+/*
+ * Put the source address of d into m's control buffer `control` (IPv4 in
+ * preference: it is ipi_spec_dst), or leave m without control data.
+ */
+static void dest_put(const struct dest *d, struct msghdr *m, union control *control)
+{
+        struct cmsghdr *h;
+
+        m->msg_control = NULL;
+        m->msg_controllen = 0;
+        if (!d->v4 && !d->v6)
+                return;
+        memset(control, 0, sizeof(*control));
+        m->msg_control = control->buf;
+        h = (struct cmsghdr *)control->buf;
+        if (d->v4) {
+                /* ifindex 0: the source address only; routing picks the interface. */
+                struct in_pktinfo info = {.ipi_spec_dst = d->v4addr};
+                m->msg_controllen = CMSG_SPACE(sizeof(info));
+                h->cmsg_level = IPPROTO_IP;
+                h->cmsg_type = IP_PKTINFO;
+                h->cmsg_len = CMSG_LEN(sizeof(info));
+                memcpy(CMSG_DATA(h), &info, sizeof(info));
+        } else {
+                m->msg_controllen = CMSG_SPACE(sizeof(d->v6info));
+                h->cmsg_level = IPPROTO_IPV6;
+                h->cmsg_type = IPV6_PKTINFO;
+                h->cmsg_len = CMSG_LEN(sizeof(d->v6info));
+                memcpy(CMSG_DATA(h), &d->v6info, sizeof(d->v6info));
+        }
+}
+
 unsigned builtin_dgram_serve(enum builtin b, int fd, const uint16_t *ports, size_t n_ports)
 {
         static char buf[DGRAM_BUFFER]; /* no allocation per datagram; superd is single-threaded */
         static size_t chargen_pos;     /* successive chargen answers continue the stream */
+        bool prepared = false;
         unsigned n = 0;
 
-        /* Each failed recvfrom() consumes a queued error (ICMP unreachable after an answer): bound them too. */
+        /* Each failed recvmsg() consumes a queued error (ICMP unreachable after an answer): bound them too. */
         for (unsigned tries = 0; n < DGRAM_BATCH && tries < 2 * DGRAM_BATCH; tries++) {
                 struct sockaddr_storage from;
-                socklen_t from_len = sizeof(from);
-                const void *answer = buf;
+                union control control;
+                struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+                struct msghdr m = {.msg_name = &from,
+                                   .msg_namelen = sizeof(from),
+                                   .msg_iov = &iov,
+                                   .msg_iovlen = 1,
+                                   .msg_control = control.buf,
+                                   .msg_controllen = sizeof(control.buf)};
+                struct dest dest;
                 ssize_t len;
                 uint32_t be;
 
-                len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+                from.ss_family = AF_UNSPEC; /* an unnamed unix sender leaves it unset */
+                len = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
                 if (len < 0) {
                         if (errno == EAGAIN)
                                 break;
                         continue;
                 }
                 n++;
-                if (b == BUILTIN_DISCARD || from_len <= sizeof(sa_family_t) || from_len > sizeof(from) ||
+                dest_parse(&m, &dest);
+                if (!dest.seen && !prepared && (from.ss_family == AF_INET || from.ss_family == AF_INET6)) {
+                        /* A socket that builtin_listener_prepare() never saw (handed over by a reload): from now on. */
+                        (void)builtin_listener_prepare(fd);
+                        prepared = true;
+                }
+                if (b == BUILTIN_DISCARD || m.msg_namelen <= sizeof(sa_family_t) || m.msg_namelen > sizeof(from) ||
                     builtin_dgram_reflects((const struct sockaddr *)&from, ports, n_ports))
                         continue;
                 switch (b) {
@@ -441,13 +615,16 @@ unsigned builtin_dgram_serve(enum builtin b, int fd, const uint16_t *ports, size
                         break;
                 case BUILTIN_TIME:
                         be = htonl(builtin_time_value(time(NULL)));
-                        answer = &be;
+                        iov.iov_base = &be;
                         len = sizeof(be);
                         break;
                 default:
                         continue;
                 }
-                (void)sendto(fd, answer, (size_t)len, SEND_FLAGS, (const struct sockaddr *)&from, from_len);
+                iov.iov_len = (size_t)len;
+                m.msg_flags = 0;
+                dest_put(&dest, &m, &control);
+                (void)sendmsg(fd, &m, SEND_FLAGS);
         }
         return n;
 }

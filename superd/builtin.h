@@ -24,6 +24,17 @@ enum builtin {
 #define BUILTIN_CHARGEN_LINE 74
 /* The chargen stream repeats after 95 lines (one per printable ASCII character): 7030 bytes. */
 #define BUILTIN_CHARGEN_PERIOD (95 * BUILTIN_CHARGEN_LINE)
+/*
+ * SO_SNDBUF and SO_RCVBUF, in bytes, that builtin_stream_start() sets on
+ * every connection. Linux doubles the value for its own bookkeeping, so each
+ * queue is limited to 32 KiB (sk_sndbuf, sk_rcvbuf, counted with skb
+ * overhead). The kernel checks the limit before it starts a new packet, so the
+ * one packet being filled (send) or taken in (receive) can pass it by up to a
+ * GSO/GRO packet, 64 KiB by default. Measured on loopback: 48 KiB of send
+ * queue for a chargen client that never reads; 33 KiB of send and 25 KiB of
+ * receive queue for an echo client that sends and never reads.
+ */
+#define BUILTIN_SOCKET_BUFFER (16 * 1024)
 /* Buffer size that builtin_daytime_format() needs: "Sat Nov 21 12:34:56 2026\r\n" and a NUL. */
 #define BUILTIN_DAYTIME_SIZE 27
 
@@ -37,8 +48,11 @@ const char *builtin_name(enum builtin b);
  * Serve one accepted stream connection `fd` as builtin `b` in event loop `e`.
  *
  * Takes ownership of fd on every path: it is closed when the connection
- * ends, and also when this fails. Sets O_NONBLOCK itself. The connection
- * keeps a reference to `e` (through its io source) until it ends.
+ * ends, and also when this fails. Sets O_NONBLOCK itself; SO_SNDBUF and
+ * SO_RCVBUF to BUILTIN_SOCKET_BUFFER (fixed: autotuning would grant megabytes
+ * to a peer that never reads); and TCP_NODELAY on TCP (a send buffer smaller
+ * than one loopback segment would otherwise wait for delayed ACKs). The
+ * connection keeps a reference to `e` (through its io source) until it ends.
  *
  * Behaviour, one non-blocking state machine each, at most 64 KiB moved per
  * wakeup so that one client never delays another source of the loop:
@@ -54,7 +68,10 @@ const char *builtin_name(enum builtin b);
  *            drop input until the client closes, so that a client that sent
  *            something is not reset before it reads the answer. If the answer
  *            cannot be written at once the connection simply ends.
- * Memory per connection: a small state record, plus 4 KiB for echo.
+ * Memory per connection, the true bound: in superd, a state record of under
+ * 100 bytes, plus 4 KiB for echo; in the kernel, at most 32 KiB of send queue
+ * and 32 KiB of receive queue, each of which one packet can pass by up to
+ * 64 KiB (BUILTIN_SOCKET_BUFFER): under 200 KiB in all, 48 to 58 KiB measured.
  *
  * `done(userdata)` (done may be NULL) is called exactly once when the
  * connection ends, after fd is closed, from the event loop or from
@@ -75,9 +92,34 @@ void builtin_stream_close_all(void);
 size_t builtin_stream_count(void);
 
 /*
+ * Prepare the listening socket `fd` of a builtin service once, when it is
+ * opened or adopted (before the first accept or datagram). Idempotent.
+ *   TCP  SO_SNDBUF and SO_RCVBUF to BUILTIN_SOCKET_BUFFER, which accepted
+ *        connections inherit: the window offered in the handshake then fits
+ *        the buffer that builtin_stream_start() sets (a larger window offered
+ *        first would leave a bulk sender on loopback stalled for seconds).
+ *        Overrides the service's receive-buffer and send-buffer.
+ *   UDP  ask for the destination address of each datagram (IP_PKTINFO on
+ *        AF_INET; IPV6_RECVPKTINFO and IP_PKTINFO on AF_INET6, so that IPv4
+ *        datagrams on a dual-stack socket carry it too), so that
+ *        builtin_dgram_serve() answers from the address a datagram was sent
+ *        to: on a wildcard socket the kernel's default source may be another
+ *        one, and a connected client drops such an answer.
+ * Other families and types: nothing to do. The options stay with the socket
+ * if a reload hands it to a service that is not a builtin.
+ * Returns 0, or the -errno of getsockopt(2) or setsockopt(2).
+ */
+int builtin_listener_prepare(int fd);
+
+/*
  * The datagram socket `fd` of a builtin `b` is readable: read up to 32
- * queued datagrams and answer each with sendto(MSG_DONTWAIT); send errors
- * are ignored (UDP). No allocation: one static 64 KiB buffer.
+ * queued datagrams with recvmsg() and answer each with sendmsg(MSG_DONTWAIT)
+ * from the address it was sent to (IP_PKTINFO / IPV6_PKTINFO with that
+ * source; none when it was sent to a multicast address: then the kernel's
+ * default source); send errors are ignored (UDP). A socket that was not
+ * given to builtin_listener_prepare() is prepared at its first IP datagram
+ * (that one is answered from the default source). fds that a unix sender
+ * passes are closed. No allocation: one static 64 KiB buffer.
  *   echo     the same bytes (RFC 862); discard nothing (RFC 863);
  *   chargen  a random number of pattern characters, 0 to 512 (RFC 864);
  *   daytime  the text of builtin_daytime_format() (RFC 867);

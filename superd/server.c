@@ -376,6 +376,8 @@ static int listener_open_one(struct server *srv, struct service_state *st, size_
         /* Truncated for AF_UNIX, which only needs the family. */
         if (getsockname(l->fd, (struct sockaddr *)&l->local, &len) < 0)
                 return log_error_errno(-errno, "service %s: getsockname: %m", svc->name);
+        if (svc->builtin && (r = builtin_listener_prepare(l->fd)) < 0)
+                return log_error_errno(r, "service %s: cannot set up %s: %m", svc->name, svc->listen_text[i]);
         l->wildcard = l->local.sin6_family == AF_INET6
                               ? IN6_IS_ADDR_UNSPECIFIED(&l->local.sin6_addr)
                               : l->local.sin6_family == AF_INET &&
@@ -999,6 +1001,7 @@ struct listener_identity {
         const struct listen_addr *addr;
         int socket_type;
         const struct socket_options *options;
+        bool builtin; /* builtin_listener_prepare() set options an exec'd service must not inherit */
 };
 
 /* A listener of the old set that is still open, with the same identity. */
@@ -1010,6 +1013,7 @@ static bool listener_matches(const void *item, const void *key)
         size_t i = (size_t)(l - l->svc->listeners);
 
         return l->fd >= 0 && svc->socket_type == id->socket_type && addr_equal(&svc->listen[i], id->addr) &&
+               (svc->builtin != BUILTIN_NONE) == id->builtin &&
                (l->adopted || socket_options_equal(&svc->sockopt, id->options));
 }
 
@@ -1047,7 +1051,8 @@ static void reload_listeners(struct server *srv, struct service_state **next, si
                 struct service_state *st = next[i];
                 const struct service *svc = st->svc;
                 for (size_t j = 0; j < st->n_listeners; j++) {
-                        const struct listener_identity id = { &svc->listen[j], svc->socket_type, &svc->sockopt };
+                        const struct listener_identity id = { &svc->listen[j], svc->socket_type, &svc->sockopt,
+                                                              svc->builtin != BUILTIN_NONE };
                         struct listener *l = &st->listeners[j], *prev = NULL;
                         if (old.slots)
                                 prev = index_find(&old, hash_listen_addr(&svc->listen[j]), listener_matches, &id);

@@ -2,6 +2,7 @@
 /* The internal services (echo, discard, chargen, daytime, time): in-process, bounded, never a fork, no UDP loops. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -574,4 +575,285 @@ Test(builtins, no_fd_leak)
         while (h_now_ms() < deadline && (now = h_fd_count(H.pid)) != base)
                 usleep(10000);
         h_assert(now == base, "superd had %d fds before 250 connections and %d after", base, now);
+}
+
+/* ---- kernel memory: what a client that never reads can make the kernel hold for superd ---- */
+
+/*
+ * One direction of one builtin TCP connection in superd's kernel, payload
+ * bytes: 32 KiB of buffer (BUILTIN_SOCKET_BUFFER doubled) and the one packet
+ * that may pass it (64 KiB), with margin. Autotuning gave about 2.6 MiB.
+ */
+#define KERNEL_QUEUE_MAX (128 * 1024)
+/*
+ * What an echo client with 4 KiB buffers can send before everything stops,
+ * in bytes: its own queues, superd's two queues and the 4 KiB echo buffer,
+ * with margin. Autotuning let such a client send about 2 MiB.
+ */
+#define ECHO_TAKEN_MAX (512 * 1024)
+
+/*
+ * tx_queue and rx_queue (bytes queued to send, and received but not read) of
+ * superd's established socket 127.0.0.1:LOCAL with peer port REMOTE, from
+ * /proc/net/tcp. Returns false if there is no such socket.
+ */
+static bool tcp_queues(uint16_t local, uint16_t remote, unsigned long *ret_tx, unsigned long *ret_rx)
+{
+        char line[512];
+        bool found = false;
+        FILE *f = fopen("/proc/net/tcp", "re");
+
+        h_assert(f != NULL, "open /proc/net/tcp: %s", strerror(errno));
+        while (!found && fgets(line, sizeof(line), f)) {
+                unsigned laddr, lport, raddr, rport, state;
+
+                /* "  0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 ..." (the header line does not match) */
+                found = sscanf(line, " %*u: %x:%x %x:%x %x %lx:%lx", &laddr, &lport, &raddr, &rport, &state, ret_tx,
+                               ret_rx) == 7 &&
+                        lport == local && rport == remote && state == 1 /* TCP_ESTABLISHED */;
+        }
+        fclose(f);
+        return found;
+}
+
+/* The local port of socket FD. */
+static uint16_t local_port(int fd)
+{
+        struct sockaddr_storage a;
+        socklen_t len = sizeof(a);
+
+        h_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0, "getsockname: %s", strerror(errno));
+        return ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                             : ((struct sockaddr_in *)&a)->sin_port);
+}
+
+/* A non-blocking TCP client of 127.0.0.1:PORT with 4 KiB asked for SO_SNDBUF and SO_RCVBUF (set before connecting). */
+static int small_client(uint16_t port)
+{
+        struct sockaddr_in a = {
+            .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), size = 4096;
+
+        h_assert(fd >= 0, "socket: %s", strerror(errno));
+        h_assert(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) == 0 &&
+                     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) == 0,
+                 "setsockopt: %s", strerror(errno));
+        /* superd listens (h_start saw it): a loopback connect completes at once. */
+        h_assert(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect to port %u: %s", port, strerror(errno));
+        h_assert(fcntl(fd, F_SETFL, O_NONBLOCK) == 0, "fcntl: %s", strerror(errno));
+        return fd;
+}
+
+/*
+ * An echo client that sends and never reads: superd stops reading it after
+ * a few tens of KiB, and its kernel queues for the connection stay small
+ * (they grew to megabytes with autotuned buffers).
+ */
+Test(builtins, echo_non_reader_pins_little_kernel_memory)
+{
+        static char chunk[64 * 1024];
+        uint16_t tcp[N_KINDS] = {[ECHO] = h_free_port()};
+        unsigned long tx, rx;
+        size_t taken = 0;
+        int64_t last, deadline;
+        char back[1000];
+        int fd;
+
+        builtin_config(tcp, NULL);
+        h_start(NULL, AF_INET, (int)tcp[ECHO], 0);
+        fd = small_client(tcp[ECHO]);
+        memset(chunk, 'e', sizeof(chunk));
+
+        /* Send until sending stalls for 300 ms (bounded: 64 MiB, 20 s). */
+        last = h_now_ms();
+        deadline = last + 20000;
+        while (h_now_ms() - last < 300 && taken < 64 * 1024 * 1024) {
+                ssize_t n = send(fd, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+                h_assert(h_now_ms() < deadline, "echo still takes data after 20 s (%zu bytes)", taken);
+                h_assert(n > 0 || errno == EAGAIN, "send to echo: %s", strerror(errno));
+                if (n > 0) {
+                        taken += (size_t)n;
+                        last = h_now_ms();
+                } else
+                        usleep(5000);
+        }
+        h_assert(taken < ECHO_TAKEN_MAX, "a client that never reads could send %zu bytes to echo (bound %d)", taken,
+                 ECHO_TAKEN_MAX);
+        h_assert(tcp_queues(tcp[ECHO], local_port(fd), &tx, &rx), "superd's side of the echo connection not found");
+        h_assert(tx <= KERNEL_QUEUE_MAX && rx <= KERNEL_QUEUE_MAX,
+                 "superd's kernel queues for one echo client: %lu bytes to send, %lu received (bound %d each)", tx, rx,
+                 KERNEL_QUEUE_MAX);
+
+        /* Nothing was lost: what comes back is what was sent. */
+        h_assert(read_n(fd, back, sizeof(back), H_IO_MS) == sizeof(back), "echo connection stalled");
+        for (size_t i = 0; i < sizeof(back); i++)
+                h_assert(back[i] == 'e', "echo byte %zu is 0x%02x", i, (unsigned char)back[i]);
+        expect_no_fork("after the echo non-reader");
+        close(fd);
+}
+
+/*
+ * Chargen clients that never read: superd's send queue for each stops at a
+ * few tens of KiB (it grew to about 2.6 MiB each with autotuned buffers).
+ */
+Test(builtins, chargen_non_readers_pin_little_kernel_memory)
+{
+        uint16_t tcp[N_KINDS] = {[CHARGEN] = h_free_port()};
+        unsigned long tx[8], rx, total = 0, before = 1;
+        int fds[8];
+        int64_t stable, deadline;
+        char buf[LINE];
+
+        builtin_config(tcp, NULL);
+        h_start(NULL, AF_INET, (int)tcp[CHARGEN], 0);
+        for (int i = 0; i < 8; i++) {
+                fds[i] = h_connect(AF_INET, tcp[CHARGEN]);
+                h_assert(fds[i] >= 0, "connect to chargen: %s", strerror(-fds[i]));
+        }
+
+        /* Wait until superd's queues stop growing: unchanged for 300 ms (bounded: 5 s). */
+        stable = h_now_ms();
+        deadline = stable + 5000;
+        while (h_now_ms() - stable < 300) {
+                h_assert(h_now_ms() < deadline, "superd's chargen queues still grow after 5 s (%lu bytes)", total);
+                usleep(50000);
+                total = 0;
+                for (int i = 0; i < 8; i++) {
+                        h_assert(tcp_queues(tcp[CHARGEN], local_port(fds[i]), &tx[i], &rx),
+                                 "superd's side of chargen connection %d not found", i);
+                        total += tx[i];
+                }
+                if (total != before) {
+                        before = total;
+                        stable = h_now_ms();
+                }
+        }
+        for (int i = 0; i < 8; i++)
+                h_assert(tx[i] > 0 && tx[i] <= KERNEL_QUEUE_MAX,
+                         "superd's send queue for chargen client %d that never reads: %lu bytes (bound %d)", i, tx[i],
+                         KERNEL_QUEUE_MAX);
+
+        /* Alive, and still at the start of the pattern. */
+        for (int i = 0; i < 8; i++) {
+                h_assert(read_n(fds[i], buf, LINE, H_IO_MS) == LINE, "chargen connection %d is gone", i);
+                for (size_t j = 0; j < LINE; j++)
+                        h_assert(buf[j] == pattern_at(j), "chargen connection %d: wrong byte %zu", i, j);
+                close(fds[i]);
+        }
+        expect_no_fork("after the chargen non-readers");
+}
+
+/* ---- UDP answers from the address the client asked ---- */
+
+/* A port of h_free_port() that is also free for UDP on every address, IPv4 and IPv6. */
+static uint16_t udp_wildcard_free_port(void)
+{
+        for (int i = 0; i < 20; i++) {
+                uint16_t port = h_free_port();
+                struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = in6addr_any};
+                int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0), off = 0, r;
+
+                cr_assert(fd >= 0, "socket: %s", strerror(errno));
+                cr_assert(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == 0);
+                r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+                close(fd);
+                if (r == 0)
+                        return port;
+        }
+        cr_assert_fail("no port free for UDP on [::]");
+        return 0;
+}
+
+/*
+ * A UDP socket connect()ed to IP (IPv4 or IPv6 text) PORT, as nc -u and socat
+ * use: the kernel drops any datagram that does not come from exactly there.
+ */
+static int udp_connected(const char *ip, uint16_t port)
+{
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+        struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+        bool v6 = strchr(ip, ':') != NULL;
+        int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+        cr_assert(fd >= 0, "socket: %s", strerror(errno));
+        if (v6) {
+                cr_assert(inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1);
+                r = connect(fd, (struct sockaddr *)&a6, sizeof(a6));
+        } else {
+                cr_assert(inet_pton(AF_INET, ip, &a4.sin_addr) == 1);
+                r = connect(fd, (struct sockaddr *)&a4, sizeof(a4));
+        }
+        h_assert(r == 0, "connect to %s port %u: %s", ip, port, strerror(errno));
+        return fd;
+}
+
+/* Send to the UDP echo at IP PORT on a connected socket; the answer must arrive on it (from IP:PORT). */
+static void expect_echo_from(const char *ip, uint16_t port, const char *listen)
+{
+        char text[96], buf[128];
+        int fd = udp_connected(ip, port);
+        ssize_t n;
+        int len = snprintf(text, sizeof(text), "to %s on a listener %s", ip, listen);
+
+        h_assert(send(fd, text, (size_t)len, 0) == len, "send to %s port %u: %s", ip, port, strerror(errno));
+        n = udp_recv(fd, buf, sizeof(buf), 2000);
+        h_assert(n == len && memcmp(buf, text, (size_t)len) == 0,
+                 "no echo from %s port %u on a connected socket (listener %s): %zd bytes; was it sent from another "
+                 "address?",
+                 ip, port, listen, n);
+        close(fd);
+}
+
+/*
+ * A datagram sent to 127.0.0.3 is answered from 127.0.0.3, not from the
+ * kernel's default source 127.0.0.1, on a dual-stack `*:PORT` listener and on
+ * an IPv4 `0.0.0.0:PORT` one; IPv6 answers work on both IPv6 listeners.
+ */
+Test(builtins, udp_answers_from_the_address_asked)
+{
+        uint16_t dual = udp_wildcard_free_port(), v4 = udp_wildcard_free_port(), v6 = udp_wildcard_free_port();
+        uint16_t time_port = udp_wildcard_free_port();
+        char buf[16];
+        int fd;
+
+        h_main_conf(NULL);
+        h_dropin("wildcards.conf",
+                 "service echo-dual {\n"
+                 "    listen      = { \"*:%u\" }\n"
+                 "    socket-type = dgram\n"
+                 "    builtin     = echo\n"
+                 "}\n"
+                 "service echo-v4 {\n"
+                 "    listen      = { \"0.0.0.0:%u\" }\n"
+                 "    socket-type = dgram\n"
+                 "    builtin     = echo\n"
+                 "}\n"
+                 "service echo-v6 {\n"
+                 "    listen      = { \"[::]:%u\" }\n"
+                 "    socket-type = dgram\n"
+                 "    ipv6-only   = yes\n"
+                 "    builtin     = echo\n"
+                 "}\n"
+                 "service time-dual {\n"
+                 "    listen      = { \"*:%u\" }\n"
+                 "    socket-type = dgram\n"
+                 "    builtin     = time\n"
+                 "}\n",
+                 dual, v4, v6, time_port);
+        h_start_ready(NULL);
+
+        expect_echo_from("127.0.0.3", dual, "*:PORT");
+        expect_echo_from("127.0.0.1", dual, "*:PORT");
+        expect_echo_from("::1", dual, "*:PORT");
+        expect_echo_from("::ffff:127.0.0.3", dual, "*:PORT");
+        expect_echo_from("127.0.0.3", v4, "0.0.0.0:PORT");
+        expect_echo_from("127.0.0.1", v4, "0.0.0.0:PORT");
+        expect_echo_from("::1", v6, "[::]:PORT ipv6-only");
+        /* Each builtin answers the same way: time, from 127.0.0.3 too. */
+        fd = udp_connected("127.0.0.3", time_port);
+        h_assert(send(fd, "", 0, 0) == 0, "send to time: %s", strerror(errno));
+        h_assert(udp_recv(fd, buf, sizeof(buf), 2000) == 4, "no 4-byte time answer from 127.0.0.3");
+        close(fd);
+        expect_no_fork("after UDP");
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of builtin.c: the RFC answers, the reflection check, the stream state machines and UDP serving. */
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -8,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -677,6 +679,60 @@ Test(builtin_stream, no_fd_leak)
         cr_assert_eq(after, before, "lowest free fd moved from %d to %d", before, after);
 }
 
+/*
+ * A TCP connection accepted on a prepared listener: superd's kernel buffers
+ * are BUILTIN_SOCKET_BUFFER (the kernel reports it doubled), and a chargen
+ * client that never reads fills superd's send queue only that far (plus one
+ * packet of at most 64 KiB), not the megabytes autotuning would grant.
+ */
+Test(builtin_stream, tcp_buffers_are_small)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(a);
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), client, conn, value, queued = 0, prev = -1;
+        int64_t stable;
+
+        cr_assert_geq(lfd, 0);
+        cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0, "bind: %s", strerror(errno));
+        cr_assert_eq(builtin_listener_prepare(lfd), 0);
+        cr_assert_eq(builtin_listener_prepare(lfd), 0, "idempotent");
+        cr_assert_eq(listen(lfd, 8), 0);
+        len = sizeof(value);
+        cr_assert_eq(getsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &value, &len), 0);
+        cr_assert_eq(value, 2 * BUILTIN_SOCKET_BUFFER, "listener SO_RCVBUF %d", value);
+        len = sizeof(a);
+        cr_assert_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+        client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_eq(connect(client, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s", strerror(errno));
+        conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        cr_assert_geq(conn, 0, "accept: %s", strerror(errno));
+        cr_assert_eq(builtin_stream_start(loop, BUILTIN_CHARGEN, conn, on_done, (void *)1), 0);
+
+        /* conn now belongs to the connection; looking at it is fine while it lives (done not called). */
+        len = sizeof(value);
+        cr_assert_eq(getsockopt(conn, SOL_SOCKET, SO_SNDBUF, &value, &len), 0);
+        cr_assert_eq(value, 2 * BUILTIN_SOCKET_BUFFER, "connection SO_SNDBUF %d", value);
+        cr_assert_eq(getsockopt(conn, SOL_SOCKET, SO_RCVBUF, &value, &len), 0);
+        cr_assert_eq(value, 2 * BUILTIN_SOCKET_BUFFER, "connection SO_RCVBUF %d", value);
+
+        /* Turn the loop until the send queue stops growing: unchanged for 200 ms (bounded by the suite timeout). */
+        stable = now_ms();
+        while (now_ms() - stable < 200) {
+                turn();
+                cr_assert_eq(ioctl(conn, SIOCOUTQ, &queued), 0);
+                if (queued != prev) {
+                        prev = queued;
+                        stable = now_ms();
+                }
+        }
+        cr_assert_eq(done_calls[1], 0);
+        cr_assert(queued > 0 && queued <= 2 * BUILTIN_SOCKET_BUFFER + 64 * 1024,
+                  "superd's send queue for a chargen client that never reads: %d bytes", queued);
+        close(client);
+        run_until_done(1);
+        close(lfd);
+}
+
 /* ---- datagrams ---- */
 
 /* A non-blocking UDP socket bound to 127.0.0.1:port (0: any); *ret_port gets the port. */
@@ -814,4 +870,138 @@ Test(builtin_dgram, batch_is_bounded)
         cr_assert_eq(builtin_dgram_serve(BUILTIN_DISCARD, p.server, NULL, 0), 32);
         cr_assert_eq(builtin_dgram_serve(BUILTIN_DISCARD, p.server, NULL, 0), 8);
         cr_assert_eq(builtin_dgram_serve(BUILTIN_DISCARD, p.server, NULL, 0), 0);
+}
+
+/* A UDP socket bound to the wildcard of FAMILY (AF_INET6: dual-stack), port 0; *ret_port gets the port. */
+static int udp_wildcard(int family, uint16_t *ret_port)
+{
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = in6addr_any};
+        struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+        struct sockaddr_storage got;
+        socklen_t len = sizeof(got);
+        int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), off = 0;
+
+        cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+        if (family == AF_INET6) {
+                cr_assert_eq(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)), 0);
+                cr_assert_eq(bind(fd, (struct sockaddr *)&a6, sizeof(a6)), 0, "bind: %s", strerror(errno));
+        } else
+                cr_assert_eq(bind(fd, (struct sockaddr *)&a4, sizeof(a4)), 0, "bind: %s", strerror(errno));
+        cr_assert_eq(getsockname(fd, (struct sockaddr *)&got, &len), 0);
+        *ret_port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                             : ((struct sockaddr_in *)&got)->sin_port);
+        return fd;
+}
+
+/* A UDP socket connect()ed to IP (text, IPv4 or IPv6) PORT: it only takes datagrams from exactly there. */
+static int udp_connected(const char *ip, uint16_t port)
+{
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+        struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+        bool v6 = strchr(ip, ':') != NULL;
+        int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+        cr_assert_geq(fd, 0);
+        if (v6) {
+                cr_assert_eq(inet_pton(AF_INET6, ip, &a6.sin6_addr), 1);
+                r = connect(fd, (struct sockaddr *)&a6, sizeof(a6));
+        } else {
+                cr_assert_eq(inet_pton(AF_INET, ip, &a4.sin_addr), 1);
+                r = connect(fd, (struct sockaddr *)&a4, sizeof(a4));
+        }
+        cr_assert_eq(r, 0, "connect %s: %s", ip, strerror(errno));
+        return fd;
+}
+
+/* Echo one datagram from a client connected to IP PORT through server; true if the answer reached it. */
+static bool echo_reaches(int server, const char *ip, uint16_t port)
+{
+        int client = udp_connected(ip, port);
+        char buf[64];
+        ssize_t n;
+
+        cr_assert_eq(send(client, ip, strlen(ip), 0), (ssize_t)strlen(ip), "send: %s", strerror(errno));
+        cr_assert_eq(builtin_dgram_serve(BUILTIN_ECHO, server, NULL, 0), 1);
+        n = recv_reply(client, buf, sizeof(buf), 300);
+        close(client);
+        return n == (ssize_t)strlen(ip) && memcmp(buf, ip, (size_t)n) == 0;
+}
+
+/* On a wildcard socket, the answer leaves from the address the client sent to (127.0.0.3, not 127.0.0.1). */
+Test(builtin_dgram, answers_from_the_address_asked)
+{
+        uint16_t port4, port6;
+        int s4 = udp_wildcard(AF_INET, &port4), s6 = udp_wildcard(AF_INET6, &port6);
+
+        cr_assert_eq(builtin_listener_prepare(s4), 0);
+        cr_assert_eq(builtin_listener_prepare(s6), 0);
+        cr_assert(echo_reaches(s4, "127.0.0.3", port4), "IPv4 socket: no answer from 127.0.0.3");
+        cr_assert(echo_reaches(s4, "127.0.0.1", port4), "IPv4 socket: no answer from 127.0.0.1");
+        cr_assert(echo_reaches(s6, "127.0.0.3", port6), "dual-stack socket: no answer from 127.0.0.3");
+        cr_assert(echo_reaches(s6, "::ffff:127.0.0.3", port6), "dual-stack socket: no answer from ::ffff:127.0.0.3");
+        cr_assert(echo_reaches(s6, "::1", port6), "dual-stack socket: no answer from ::1");
+        close(s4);
+        close(s6);
+}
+
+/*
+ * A socket that builtin_listener_prepare() never saw (a reload handed it
+ * over): the first datagram prepares it, so from the second on the answers
+ * leave from the right address.
+ */
+Test(builtin_dgram, unprepared_socket_is_prepared)
+{
+        uint16_t port;
+        int s = udp_wildcard(AF_INET6, &port);
+
+        (void)echo_reaches(s, "127.0.0.3", port); /* answered from the kernel's default source */
+        cr_assert(echo_reaches(s, "127.0.0.3", port), "still no answer from 127.0.0.3 after a first datagram");
+        close(s);
+}
+
+/* Preparing is for IP sockets; others are left alone, a non-socket is an error. */
+Test(builtin_dgram, prepare_other_sockets)
+{
+        int sv[2], fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+        cr_assert_eq(builtin_listener_prepare(sv[0]), 0);
+        cr_assert_eq(builtin_listener_prepare(fd), -ENOTSOCK);
+        close(sv[0]);
+        close(sv[1]);
+        close(fd);
+}
+
+/* fds that a unix sender passes with a datagram are closed, not kept. */
+Test(builtin_dgram, passed_fds_are_closed)
+{
+        int sv[2], passed[3], before, after;
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(passed))];
+        } control;
+        struct iovec iov = {.iov_base = "fd", .iov_len = 2};
+        struct msghdr m = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        for (int i = 0; i < 3; i++)
+                passed[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(passed));
+        memcpy(CMSG_DATA(h), passed, sizeof(passed));
+        cr_assert_eq(sendmsg(sv[1], &m, 0), 2, "sendmsg: %s", strerror(errno));
+        cr_assert_eq(sendmsg(sv[1], &m, 0), 2, "sendmsg: %s", strerror(errno));
+        for (int i = 0; i < 3; i++)
+                close(passed[i]);
+        before = fcntl(0, F_DUPFD_CLOEXEC, 0);
+        close(before);
+        cr_assert_eq(builtin_dgram_serve(BUILTIN_ECHO, sv[0], NULL, 0), 2);
+        after = fcntl(0, F_DUPFD_CLOEXEC, 0);
+        close(after);
+        cr_assert_eq(after, before, "lowest free fd moved from %d to %d: passed fds kept", before, after);
+        close(sv[0]);
+        close(sv[1]);
 }
