@@ -17,14 +17,14 @@
 #include "env.h"
 
 /*
- * The child runs while superd goes on, in superd's memory: it must not
- * write anything superd uses, and glibc's wrappers write errno, which
- * superd's thread shares with it. So the child makes its system calls here,
- * returning -errno. Elsewhere, the parent waits for each child's execve
- * (CLONE_VFORK) and glibc's syscall() is safe.
+ * The concurrent child runs while superd goes on, in superd's memory: it
+ * must not write anything superd uses, and glibc's wrappers write errno,
+ * which superd's thread shares with it. So the child makes its system calls
+ * here, returning -errno. Elsewhere, the parent waits for each child's
+ * execve (CLONE_VFORK) and glibc's syscall() is safe.
  */
 #if defined(__x86_64__)
-#define SPAWN_CONCURRENT 1
+#define SPAWN_RAW_SYSCALLS 1
 static long sys6(long nr, long a, long b, long c, long d, long e, long f)
 {
         register long r10 __asm__("r10") = d;
@@ -39,7 +39,7 @@ static long sys6(long nr, long a, long b, long c, long d, long e, long f)
         return ret;
 }
 #elif defined(__aarch64__)
-#define SPAWN_CONCURRENT 1
+#define SPAWN_RAW_SYSCALLS 1
 static long sys6(long nr, long a, long b, long c, long d, long e, long f)
 {
         register long x8 __asm__("x8") = nr;
@@ -54,12 +54,27 @@ static long sys6(long nr, long a, long b, long c, long d, long e, long f)
         return x0;
 }
 #else
-#define SPAWN_CONCURRENT 0
+#define SPAWN_RAW_SYSCALLS 0
 static long sys6(long nr, long a, long b, long c, long d, long e, long f)
 {
         long r = syscall(nr, a, b, c, d, e, f);
         return r < 0 ? -errno : r;
 }
+#endif
+
+/*
+ * 1: the parent goes on while the child sets itself up; 0: it waits for the
+ * child's execve or exit (CLONE_VFORK). SPAWN_VFORK=1 (meson -Dspawn=vfork)
+ * asks for the waiting spawn on every architecture, for valgrind: it runs
+ * clone(CLONE_VM|CLONE_VFORK) as a fork and refuses clone(CLONE_VM) alone.
+ */
+#ifndef SPAWN_VFORK
+#define SPAWN_VFORK 0
+#endif
+#if SPAWN_RAW_SYSCALLS && !SPAWN_VFORK
+#define SPAWN_CONCURRENT 1
+#else
+#define SPAWN_CONCURRENT 0
 #endif
 
 #define sys(nr, a, b, c) sys6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
@@ -78,6 +93,8 @@ struct spawn_slot {
          * The child's pid while it may still use this slot: set by the
          * kernel at clone (CLONE_PARENT_SETTID), cleared by it when the
          * child execs or exits (CLONE_CHILD_CLEARTID, with a futex wake).
+         * Always 0 with the waiting spawn: clone returns only once the
+         * child has left the slot.
          */
         pid_t busy;
         pid_t pid;           /* the last child started here */
@@ -267,14 +284,18 @@ static char *copy_plan(struct spawn_slot *s, const struct spawn_plan *p)
 
 int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid)
 {
-        int flags = CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD;
+        /*
+         * The waiting spawn needs no tid words, and must not rely on them:
+         * under valgrind the child runs in a copy of superd's memory, where
+         * clearing `busy` (and writing `err`) does not reach the parent.
+         */
+        const int flags = SPAWN_CONCURRENT ? CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD
+                                           : CLONE_VM | CLONE_VFORK | SIGCHLD;
         struct spawn_slot *s;
         char *stack;
         pid_t pid;
 
         *ret_pid = 0;
-        if (!SPAWN_CONCURRENT)
-                flags |= CLONE_VFORK;
         if (!(s = free_slot())) {
                 wait_for_slot();
                 if (!(s = free_slot()))

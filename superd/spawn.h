@@ -60,6 +60,14 @@ struct spawn_plan {
  * cannot make system calls without touching errno (architectures other
  * than x86-64 and AArch64) the parent waits for each execve (CLONE_VFORK).
  *
+ * Built with -Dspawn=vfork (SPAWN_VFORK=1), it waits for each execve on
+ * every architecture: slower (superd accepts nothing while a child sets
+ * itself up), but valgrind can run it. Valgrind refuses clone(CLONE_VM)
+ * without CLONE_VFORK, and runs clone(CLONE_VM|CLONE_VFORK) as a plain
+ * fork: the child then writes into its own copy of superd's memory, so a
+ * failure before execve is not seen by spawn_failed() and shows only as
+ * the handler's exit status 127.
+ *
  * Returns 0 with *ret_pid set once a child exists: its execve may still
  * fail, which spawn_failed() tells when the child is reaped. Returns
  * -errno when no process was created: clone's error, -E2BIG if envp and
