@@ -224,6 +224,20 @@ static void status_row(json_object *svc, char *cell[N_COLS])
                         cell[i] = strdup("?");
 }
 
+/* One line per listener of svc that superd could not open (it retries them). */
+static void print_not_listening(json_object *svc)
+{
+        json_object *failing;
+
+        if (!json_object_object_get_ex(svc, "not_listening", &failing) || !json_object_is_type(failing, json_type_array))
+                return;
+        for (size_t i = 0; i < json_object_array_length(failing); i++) {
+                json_object *f = json_object_array_get_idx(failing, i);
+                printf("%s: not listening on %s: %s (retrying)\n", get_string(svc, "name", "?"),
+                       get_string(f, "listen", "?"), get_string(f, "error", "?"));
+        }
+}
+
 /* Print the status reply as a table. Returns an exit status. */
 static int print_status(json_object *reply)
 {
@@ -262,6 +276,8 @@ static int print_status(json_object *reply)
                         free(rows[i][c]);
                 }
         free(rows);
+        for (size_t i = 0; i < n; i++)
+                print_not_listening(json_object_array_get_idx(services, i));
         printf("\n%zu service(s), %" PRId64 " handler(s) running, max-children %" PRId64 ", superd pid %" PRId64 "\n",
                n, get_int(reply, "running"), get_int(reply, "max_children"), get_int(reply, "pid"));
         return EXIT_OK;

@@ -860,7 +860,7 @@ static int socket_options_of(cfg_t *sec, const struct service *tmpl, struct serv
         if (oom)
                 return -ENOMEM;
         o->set_owner = s->socket_user || s->socket_group;
-        o->socket_uid = (uid_t)-1; /* lchown(2): -1 leaves it unchanged */
+        o->socket_uid = (uid_t)-1; /* fchownat(2): -1 leaves it unchanged */
         o->socket_gid = (gid_t)-1;
         if (s->socket_user) {
                 const char *why;
@@ -910,7 +910,9 @@ static int limits_of(cfg_t *sec, const struct service *tmpl, struct service *s)
 
         s->max_per_source = (unsigned)int_or(sec, "max-per-source", tmpl->max_per_source);
         s->per_source_prefix6 = (unsigned)int_or(sec, "per-source-prefix6", tmpl->per_source_prefix6);
-        s->max_rate = tmpl->max_rate;
+        /* Unset, a wait = yes service still gets a start limit: a handler that leaves its datagram restarts. */
+        s->max_rate_set = cfg_size(sec, "max-rate") || tmpl->max_rate_set;
+        s->max_rate = tmpl->max_rate_set ? tmpl->max_rate : s->wait ? WAIT_MAX_RATE_DEFAULT : 0;
         if (cfg_size(sec, "max-rate"))
                 parse_rate(cfg_getstr(sec, "max-rate"), &s->max_rate);
         s->rate_pause = (unsigned)int_or(sec, "rate-pause", tmpl->rate_pause);

@@ -18,6 +18,14 @@
  */
 #define SERVICE_ENV_MAX 1000
 
+/*
+ * max-rate of a wait = yes service that sets none (here or in `defaults`):
+ * handler starts per second. A handler that exits without taking its
+ * datagram would otherwise be restarted at once, for ever (xinetd stops at
+ * its cps limit, systemd at TriggerLimitBurst=).
+ */
+#define WAIT_MAX_RATE_DEFAULT 10
+
 enum stderr_mode {
         STDERR_LOG,    /* journal stream tagged with the service name, else superd's stderr */
         STDERR_SOCKET, /* the connection, like fds 0 and 1 */
@@ -61,7 +69,8 @@ struct service {
         /* Limits and access control (DESIGN §4, §7), checked before anything is spawned. */
         unsigned max_per_source; /* running handlers per remote address, 0 = no limit (xinetd per_source) */
         unsigned per_source_prefix6; /* IPv6 sources count per prefix of this many bits (128: per address) */
-        unsigned max_rate;       /* accepted connections per second, 0 = no limit */
+        unsigned max_rate;       /* accepted connections (wait = yes: handler starts) per second, 0 = no limit */
+        bool max_rate_set;       /* max-rate was given, not defaulted (merging `defaults`) */
         unsigned rate_pause;     /* seconds of not accepting after max-rate was exceeded */
         struct cidr *allow, *deny; /* empty allow: everyone; deny wins */
         size_t n_allow, n_deny;

@@ -33,3 +33,19 @@ bool log_limit_pass(struct log_limit *l, uint64_t now_usec, uint64_t interval_us
                 *ret_suppressed = dropped;
         return true;
 }
+
+uint64_t log_limit_summary_due(const struct log_limit *l, uint64_t interval_usec)
+{
+        return l->suppressed ? l->last_usec + interval_usec : 0;
+}
+
+uint64_t log_limit_take_summary(struct log_limit *l, uint64_t now_usec)
+{
+        uint64_t n = l->suppressed;
+
+        if (n) {
+                l->last_usec = now_usec;
+                l->suppressed = 0;
+        }
+        return n;
+}

@@ -44,3 +44,21 @@ struct log_limit {
  * pass CLOCK_MONOTONIC times, which are never 0. Returns true to log.
  */
 bool log_limit_pass(struct log_limit *l, uint64_t now_usec, uint64_t interval_usec, uint64_t *ret_suppressed);
+
+/*
+ * The summary of a limiter that refused messages is due at the end of the
+ * interval of the last passed message; when no further message arrives, the
+ * caller writes it then ("N more ..."), from a one-shot timer that exists
+ * only while a summary is pending. Returns that time (µs, CLOCK_MONOTONIC,
+ * the clock of log_limit_pass()), or 0 when nothing was refused since the
+ * last passed message.
+ */
+uint64_t log_limit_summary_due(const struct log_limit *l, uint64_t interval_usec);
+
+/*
+ * Take the pending summary at now_usec: returns the number of messages
+ * refused since the last passed one (0: nothing to write) and, when it is
+ * not 0, counts the summary as a passed message, so a flood gives one line
+ * per interval: the first message, then one summary per interval.
+ */
+uint64_t log_limit_take_summary(struct log_limit *l, uint64_t now_usec);

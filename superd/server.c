@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +39,41 @@
 #define RESOURCE_PAUSE_MIN_USEC (10 * 1000ULL)  /* first pause after EMFILE and friends */
 #define RESOURCE_PAUSE_MAX_USEC (1000 * 1000ULL)
 #define TIMEOUT_KILL_USEC (5 * 1000000ULL)     /* timeout: SIGTERM to SIGKILL */
-#define REFUSAL_LOG_USEC (10 * 1000000ULL)     /* at most one refusal line per service in this time */
+#define LOG_LIMIT_USEC (10 * 1000000ULL)       /* one line per limited_log in this time, then a summary */
+#define OPEN_RETRY_MIN_USEC (1000 * 1000ULL)   /* a listener that cannot be opened: first retry */
+#define OPEN_RETRY_MAX_USEC (60 * 1000000ULL)  /* ... doubling up to this */
 
 struct service_state;
+
+/*
+ * A log limiter with its summary timer: the first line passes, later ones
+ * within LOG_LIMIT_USEC are counted, and `summary` writes the count ("N
+ * more ...") from a one-shot timer that exists only while a summary is
+ * pending, or the next line that passes carries it. Client-caused lines
+ * (refusals, handler failures, limits reached) all go through one.
+ */
+struct limited_log {
+        struct log_limit limit;
+        sd_event_source *flush;
+        void (*summary)(struct limited_log *ll, uint64_t n); /* n > 0 lines were not written */
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* One listening socket of a service. */
 struct listener {
         struct service_state *svc; /* owner */
         int fd;
         sd_event_source *io;
-        sd_event_source *retry;    /* one-shot timer after a resource error, lazily created */
+        /*
+         * One-shot timer, lazily created. While the listener is open: the
+         * end of a back-off after a resource error. While it cannot be
+         * opened (fd < 0, open_error set): the next attempt; it exists only
+         * then, and is freed once the listener opens.
+         */
+        sd_event_source *retry;
         uint64_t retry_usec;       /* current back-off */
+        int open_error;            /* -errno of the last failed attempt to open it, 0 when open or closed */
         struct sockaddr_in6 local; /* bound address; AF_INET fits; AF_UNIX: family only */
         bool wildcard;             /* bound to any: read the local address per connection */
         bool adopted;              /* passed in by the service manager (sd_listen_fds): never unlinked */
@@ -78,13 +103,18 @@ struct service_state {
         bool set_creds;            /* handlers need other credentials than superd's own */
         struct listener *listeners;
         size_t n_listeners;
-        uint64_t accepted, failed;
-        uint64_t refused_acl, refused_per_source, refused_rate; /* closed before any spawn, by reason */
+        struct service_counters {
+                uint64_t accepted, failed;
+                uint64_t refused_acl, refused_per_source, refused_rate; /* closed before any spawn, by reason */
+        } count;                      /* kept across reloads while the name stays */
         struct source_table sources;  /* running handlers per remote address (max-per-source) */
         struct rate_limit rate;       /* max-rate */
         bool rate_paused;
         sd_event_source *rate_timer;  /* ends a rate pause; lazily created */
-        struct log_limit refusal_log;
+        struct limited_log refusal_log; /* connections refused before any spawn */
+        struct limited_log exit_log;    /* handlers that failed to start, exited non-zero, were killed or timed out */
+        struct limited_log limit_log;   /* max-instances reached */
+        bool limit_reached;             /* max-instances: this episode was logged */
 };
 
 struct server {
@@ -94,6 +124,8 @@ struct server {
         struct child_table children;
         unsigned max_children;
         struct listener *paused_global; /* paused because max-children was reached */
+        struct limited_log limit_log;   /* max-children reached */
+        bool limit_reached;             /* max-children: this episode was logged */
         bool stopping;
         const struct run_options *opts; /* to load the configuration again on SIGHUP */
         int devnull;
@@ -114,12 +146,97 @@ struct adopted_fd {
         socklen_t len;
 };
 
+static struct server *the_server; /* listeners and timers reach the server through it; there is one */
+
 static uint64_t now_usec(void)
 {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ---- rate-limited log lines ---- */
+
+static int on_log_summary(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct limited_log *ll = userdata;
+        uint64_t now, n;
+
+        sd_event_now(sd_event_source_get_event(s), CLOCK_MONOTONIC, &now);
+        n = log_limit_take_summary(&ll->limit, now);
+        ll->flush = sd_event_source_unref(ll->flush); /* freed once this callback returns */
+        if (n)
+                ll->summary(ll, n);
+        return 0;
+}
+
+/*
+ * May a line of ll be written now? True: write it, with *ret_suppressed
+ * (the lines not written since the last one) in it. False: it was counted,
+ * and its summary is scheduled.
+ */
+static bool limited_log_pass(struct server *srv, struct limited_log *ll, uint64_t *ret_suppressed)
+{
+        uint64_t now;
+
+        sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
+        if (log_limit_pass(&ll->limit, now, LOG_LIMIT_USEC, ret_suppressed)) {
+                ll->flush = sd_event_source_disable_unref(ll->flush);
+                return true;
+        }
+        if (!ll->flush && sd_event_add_time(srv->event, &ll->flush, CLOCK_MONOTONIC,
+                                            log_limit_summary_due(&ll->limit, LOG_LIMIT_USEC), 0, on_log_summary,
+                                            ll) < 0)
+                ll->flush = NULL; /* no timer: the count comes with the next line that passes */
+        return false;
+}
+
+/* ll's owner goes away: write its pending summary now and drop its timer. */
+static void limited_log_done(struct limited_log *ll)
+{
+        uint64_t n = log_limit_take_summary(&ll->limit, now_usec());
+
+        ll->flush = sd_event_source_disable_unref(ll->flush);
+        if (n)
+                ll->summary(ll, n);
+}
+
+static void refusal_summary(struct limited_log *ll, uint64_t n)
+{
+        const struct service_state *st = container_of(ll, struct service_state, refusal_log);
+
+        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name },
+                    "%llu more refused in the last %llu s (totals: acl %llu, per-source %llu, rate %llu)",
+                    (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL, (unsigned long long)st->count.refused_acl,
+                    (unsigned long long)st->count.refused_per_source, (unsigned long long)st->count.refused_rate);
+}
+
+static void exit_summary(struct limited_log *ll, uint64_t n)
+{
+        const struct service_state *st = container_of(ll, struct service_state, exit_log);
+
+        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = st->svc->name },
+                    "%llu more handler(s) failed, exited non-zero, were killed or timed out in the last %llu s "
+                    "(total failed to start: %llu)",
+                    (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL, (unsigned long long)st->count.failed);
+}
+
+static void limit_summary(struct limited_log *ll, uint64_t n)
+{
+        const struct service_state *st = container_of(ll, struct service_state, limit_log);
+
+        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name },
+                    "max-instances (%u) reached %llu more time(s) in the last %llu s", st->svc->max_instances,
+                    (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+}
+
+static void children_limit_summary(struct limited_log *ll, uint64_t n)
+{
+        const struct server *srv = container_of(ll, struct server, limit_log);
+
+        log_notice("max-children (%u) reached %llu more time(s) in the last %llu s", srv->max_children,
+                   (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
 }
 
 /* ---- services ---- */
@@ -146,6 +263,9 @@ static struct service_state *service_state_unref(struct service_state *st)
                 return NULL;
         service_state_close_listeners(st);
         sd_event_source_disable_unref(st->rate_timer);
+        limited_log_done(&st->refusal_log);
+        limited_log_done(&st->exit_log);
+        limited_log_done(&st->limit_log);
         source_table_free(&st->sources);
         free(st->listeners);
         if (st->stderr_fd > STDERR_FILENO)
@@ -185,6 +305,9 @@ static struct service_state *service_state_new(struct service *svc)
                 return NULL;
         st->refs = 1;
         st->svc = svc;
+        st->refusal_log.summary = refusal_summary;
+        st->exit_log.summary = exit_summary;
+        st->limit_log.summary = limit_summary;
         st->stderr_fd = STDERR_FILENO;
         st->listeners = calloc(svc->n_listen ? svc->n_listen : 1, sizeof(*st->listeners));
         if (!st->listeners || source_table_init(&st->sources) < 0 || handler_env_init(&st->env, svc, environ) < 0) {
@@ -225,11 +348,30 @@ static bool at_service_limit(const struct service_state *st)
         return st->svc->max_instances && st->running >= st->svc->max_instances;
 }
 
-/* Stop watching `l` until a handler exits: connections wait in the kernel's backlog meanwhile. */
+/*
+ * Stop watching `l` until a handler exits: connections wait in the kernel's
+ * backlog meanwhile. The first pause of an episode at the limit (until
+ * handlers end and listeners resume) is logged, rate-limited.
+ */
 static void listener_pause(struct server *srv, struct listener *l, bool global)
 {
+        bool *episode = global ? &srv->limit_reached : &l->svc->limit_reached;
+        uint64_t n;
+
         if (l->paused)
                 return;
+        if (!*episode) {
+                *episode = true;
+                if (global && limited_log_pass(srv, &srv->limit_log, &n))
+                        log_notice("max-children (%u) reached: no service accepts until a handler exits (%llu more "
+                                   "time(s) in the last %llu s)",
+                                   srv->max_children, (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+                else if (!global && limited_log_pass(srv, &l->svc->limit_log, &n))
+                        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = l->svc->svc->name },
+                                    "max-instances (%u) reached: not accepting until a handler exits (%llu more "
+                                    "time(s) in the last %llu s)",
+                                    l->svc->svc->max_instances, (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+        }
         listener_set_enabled(l, false);
         l->paused = global ? PAUSED_GLOBAL : PAUSED_SERVICE;
         if (global) {
@@ -266,9 +408,12 @@ static int arm_timer(struct server *srv, sd_event_source **s, uint64_t usec, sd_
 /* A handler of `st` ended: resume what its service limit or the global limit paused. */
 static void resume_after_exit(struct server *srv, struct service_state *st)
 {
-        if (!at_service_limit(st))
+        if (!at_service_limit(st)) {
+                st->limit_reached = false;
                 resume_listeners(st, PAUSED_SERVICE);
-        if (!at_global_limit(srv))
+        }
+        if (!at_global_limit(srv)) {
+                srv->limit_reached = false;
                 while (srv->paused_global) {
                         struct listener *l = srv->paused_global;
                         srv->paused_global = l->next_paused;
@@ -278,6 +423,7 @@ static void resume_after_exit(struct server *srv, struct service_state *st)
                         l->paused = RUNNING;
                         listener_set_enabled(l, true);
                 }
+        }
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
@@ -310,7 +456,6 @@ static void listener_back_off(struct server *srv, struct listener *l, const char
                 listener_set_enabled(l, true); /* better to spin than to go deaf */
 }
 
-/* Open listener i of st and watch it. Logs and returns -errno on failure. */
 /*
  * Does the passed socket `a` serve listen entry `want` of a service of
  * socket type `type`? Same type and address; "*:PORT" also matches
@@ -358,40 +503,100 @@ static int adopt(struct server *srv, const struct service_state *st, size_t i)
         return -1;
 }
 
+/*
+ * Open (or adopt) listener i of st and watch it. Returns 0, or -errno with
+ * nothing left open; not logged: the caller decides what happens next.
+ */
 static int listener_open_one(struct server *srv, struct service_state *st, size_t i)
 {
         const struct service *svc = st->svc;
         struct listener *l = &st->listeners[i];
         socklen_t len = sizeof(l->local);
-        int r;
+        int r = 0;
 
         l->fd = adopt(srv, st, i);
         l->adopted = l->fd >= 0;
         if (!l->adopted)
                 l->fd = listener_open(&svc->listen[i], svc->socket_type, &svc->sockopt);
         if (l->fd < 0)
-                return log_error_errno(l->fd, "service %s: cannot listen on %s (%s:%u): %m%s", svc->name,
-                                       svc->listen_text[i], svc->file, svc->line,
-                                       l->fd == -EEXIST ? " (a file that is not a socket is in the way)" : "");
+                return l->fd;
         /* Truncated for AF_UNIX, which only needs the family. */
         if (getsockname(l->fd, (struct sockaddr *)&l->local, &len) < 0)
-                return log_error_errno(-errno, "service %s: getsockname: %m", svc->name);
-        if (svc->builtin && (r = builtin_listener_prepare(l->fd)) < 0)
-                return log_error_errno(r, "service %s: cannot set up %s: %m", svc->name, svc->listen_text[i]);
+                r = -errno;
+        if (r == 0 && svc->builtin)
+                r = builtin_listener_prepare(l->fd);
+        if (r == 0)
+                r = sd_event_add_io(srv->event, &l->io, l->fd, EPOLLIN, on_listener_ready, l);
+        if (r < 0) {
+                if (!l->adopted)
+                        listener_unlink(&svc->listen[i]);
+                close(l->fd);
+                l->fd = -1;
+                return r;
+        }
         l->wildcard = l->local.sin6_family == AF_INET6
                               ? IN6_IS_ADDR_UNSPECIFIED(&l->local.sin6_addr)
                               : l->local.sin6_family == AF_INET &&
                                         ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
-        r = sd_event_add_io(srv->event, &l->io, l->fd, EPOLLIN, on_listener_ready, l);
-        if (r < 0)
-                return log_error_errno(r, "service %s: cannot watch %s: %m", svc->name, svc->listen_text[i]);
         log_debug("service %s: listening on %s", svc->name, svc->listen_text[i]);
         return 0;
 }
 
-/* ---- connections ---- */
+static void notify_status(struct server *srv, const char *state);
 
-static struct server *the_server; /* listeners reach the server through it; there is one */
+static int on_open_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+/*
+ * Open listener i of st. When it cannot be opened (a port held by another
+ * process, a missing folder), log it and try again after OPEN_RETRY_MIN_USEC,
+ * doubling up to OPEN_RETRY_MAX_USEC, as long as the listener exists: the
+ * other listeners serve meanwhile (xinetd does the same, without the retry).
+ * Returns 0 or the -errno of this attempt.
+ */
+static int listener_start(struct server *srv, struct service_state *st, size_t i)
+{
+        const struct service *svc = st->svc;
+        struct listener *l = &st->listeners[i];
+        uint64_t now;
+        int r = listener_open_one(srv, st, i);
+
+        if (r == 0) {
+                if (l->open_error)
+                        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = svc->name }, "listening on %s now",
+                                    svc->listen_text[i]);
+                l->open_error = 0;
+                l->retry = sd_event_source_disable_unref(l->retry);
+                l->retry_usec = 0;
+                return 0;
+        }
+        l->retry_usec = l->open_error ? l->retry_usec * 2 : OPEN_RETRY_MIN_USEC;
+        if (l->retry_usec > OPEN_RETRY_MAX_USEC)
+                l->retry_usec = OPEN_RETRY_MAX_USEC;
+        /* The first failure at error, each retry that fails again only at debug: one line per listener. */
+        errno = -r;
+        log_ctx_msg(l->open_error ? LOG_DEBUG : LOG_ERR, &(struct log_ctx){ .service = svc->name },
+                    "cannot listen on %s (%s:%u): %m%s; retrying in %llu s", svc->listen_text[i], svc->file,
+                    svc->line, r == -EEXIST ? " (a file that is not a socket is in the way)" : "",
+                    (unsigned long long)(l->retry_usec / 1000000ULL));
+        l->open_error = r;
+        sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
+        if (arm_timer(srv, &l->retry, now + l->retry_usec, on_open_retry, l) < 0)
+                log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = svc->name },
+                            "cannot arm the retry timer: %s stays closed until the next reload", svc->listen_text[i]);
+        return r;
+}
+
+static int on_open_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct listener *l = userdata;
+        struct service_state *st = l->svc;
+
+        if (listener_start(the_server, st, (size_t)(l - st->listeners)) == 0)
+                notify_status(the_server, NULL);
+        return 0;
+}
+
+/* ---- connections ---- */
 
 /* "[::1]:4242"; "unix" for a unix socket peer (mostly unnamed); "-" for none (wait = yes). */
 static char *remote_text(const struct sockaddr_in6 *remote, char *buf, size_t size)
@@ -403,22 +608,21 @@ static char *remote_text(const struct sockaddr_in6 *remote, char *buf, size_t si
         return addr_format((const struct sockaddr *)remote, buf, size);
 }
 
-/* A refused connection: one log line per REFUSAL_LOG_USEC and service at most, with the count of the others. */
+/* A refused connection: one log line per LOG_LIMIT_USEC and service at most, with the count of the others. */
 static void log_refusal(struct server *srv, struct service_state *st, const struct sockaddr_in6 *remote,
                         const char *why)
 {
-        uint64_t now, suppressed;
+        uint64_t suppressed;
         char addr[ADDR_STRLEN];
 
-        sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
-        if (!log_limit_pass(&st->refusal_log, now, REFUSAL_LOG_USEC, &suppressed))
+        if (!limited_log_pass(srv, &st->refusal_log, &suppressed))
                 return;
         remote_text(remote, addr, sizeof(addr));
         log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name, .remote = addr },
                     "refused %s: %s (%llu more refused in the last %llu s; totals: acl %llu, per-source %llu, rate %llu)",
-                    addr, why, (unsigned long long)suppressed, REFUSAL_LOG_USEC / 1000000ULL,
-                    (unsigned long long)st->refused_acl, (unsigned long long)st->refused_per_source,
-                    (unsigned long long)st->refused_rate);
+                    addr, why, (unsigned long long)suppressed, LOG_LIMIT_USEC / 1000000ULL,
+                    (unsigned long long)st->count.refused_acl, (unsigned long long)st->count.refused_per_source,
+                    (unsigned long long)st->count.refused_rate);
 }
 
 static int on_rate_pause_end(sd_event_source *s, uint64_t usec, void *userdata)
@@ -431,7 +635,11 @@ static int on_rate_pause_end(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* max-rate exceeded: stop accepting for rate-pause seconds (connections wait in the backlog), then resume. */
+/*
+ * max-rate exceeded: stop accepting (wait = yes: stop starting handlers)
+ * for rate-pause seconds, then resume. Connections and datagrams wait in the
+ * kernel's queues meanwhile. Logged once per pause.
+ */
 static void rate_pause(struct server *srv, struct service_state *st)
 {
         uint64_t now;
@@ -446,8 +654,25 @@ static void rate_pause(struct server *srv, struct service_state *st)
                         listener_set_enabled(&st->listeners[i], false);
                 }
         log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = st->svc->name },
-                    "more than %u connections in a second: not accepting for %u s", st->svc->max_rate,
-                    st->svc->rate_pause);
+                    st->svc->wait ? "more than %u handler starts in a second: not starting another for %u s"
+                                  : "more than %u connections in a second: not accepting for %u s",
+                    st->svc->max_rate, st->svc->rate_pause);
+}
+
+/*
+ * Count one event against st's max-rate: an accepted connection, or for
+ * wait = yes a handler start (xinetd's cps, systemd's TriggerLimitBurst=;
+ * a handler that exits without taking its datagram would otherwise be
+ * started again at once, for ever). True when the rate is exceeded.
+ */
+static bool rate_exceeded(struct server *srv, struct service_state *st)
+{
+        uint64_t now;
+
+        if (!st->svc->max_rate)
+                return false;
+        sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
+        return rate_limit_exceeded(&st->rate, now, st->svc->max_rate);
 }
 
 /*
@@ -458,22 +683,18 @@ static bool admit(struct server *srv, struct listener *l, const struct sockaddr_
 {
         struct service_state *st = l->svc;
         const struct service *svc = st->svc;
-        uint64_t now;
 
         if ((svc->n_allow || svc->n_deny) &&
             !acl_permits(svc->allow, svc->n_allow, svc->deny, svc->n_deny, (const struct sockaddr *)remote)) {
-                st->refused_acl++;
+                st->count.refused_acl++;
                 log_refusal(srv, st, remote, "not allowed (allow/deny)");
                 return false;
         }
-        if (svc->max_rate) {
-                sd_event_now(srv->event, CLOCK_MONOTONIC, &now);
-                if (rate_limit_exceeded(&st->rate, now, svc->max_rate)) {
-                        st->refused_rate++;
-                        log_refusal(srv, st, remote, "max-rate exceeded");
-                        rate_pause(srv, st);
-                        return false;
-                }
+        if (rate_exceeded(srv, st)) {
+                st->count.refused_rate++;
+                log_refusal(srv, st, remote, "max-rate exceeded");
+                rate_pause(srv, st);
+                return false;
         }
         return true;
 }
@@ -484,11 +705,15 @@ static int on_handler_timeout(sd_event_source *s, uint64_t usec, void *userdata)
         pid_t pid = (pid_t)(intptr_t)userdata;
         struct child *c = children_find(&the_server->children, pid);
 
+        uint64_t n;
+
         if (!c)
                 return 0;
-        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = c->svc->svc->name, .pid = pid },
-                    "handler %d ran longer than %u s: sending SIG%s", (int)pid, c->svc->svc->timeout,
-                    c->term_sent ? "KILL" : "TERM");
+        if (limited_log_pass(the_server, &c->svc->exit_log, &n))
+                log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = c->svc->svc->name, .pid = pid },
+                            "handler %d ran longer than %u s: sending SIG%s (%llu more in the last %llu s)", (int)pid,
+                            c->svc->svc->timeout, c->term_sent ? "KILL" : "TERM", (unsigned long long)n,
+                            LOG_LIMIT_USEC / 1000000ULL);
         if (kill(-pid, c->term_sent ? SIGKILL : SIGTERM) < 0)
                 kill(pid, c->term_sent ? SIGKILL : SIGTERM);
         if (!c->term_sent) {
@@ -535,13 +760,13 @@ static int start_handler(struct server *srv, struct listener *l, int fd, const s
                 .listen_pid = listen_pid,
                 .process = &svc->process,
         };
-        st->accepted++;
+        st->count.accepted++;
         /* Room for the record first: every child started is tracked, and holds its service. */
         r = children_reserve(&srv->children);
         if (r >= 0)
                 r = spawn_handler(&plan, &pid);
         if (r < 0) {
-                st->failed++;
+                st->count.failed++;
                 if (source)
                         source_release(&st->sources, source);
                 if (r != -EAGAIN && r != -ENOMEM)
@@ -605,7 +830,7 @@ static int handle_connection(struct server *srv, struct listener *l, int fd, str
                         source_key_from((const struct sockaddr *)remote, svc->per_source_prefix6, &key);
                         r = source_acquire(&st->sources, &key, svc->max_per_source);
                         if (r == -EUSERS) {
-                                st->refused_per_source++;
+                                st->count.refused_per_source++;
                                 log_refusal(srv, st, remote, "max-per-source reached");
                                 return 0;
                         }
@@ -697,7 +922,10 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
                         return 0;
                 }
                 if (svc->wait) {
-                        handle_wait(srv, l);
+                        if (rate_exceeded(srv, l->svc))
+                                rate_pause(srv, l->svc);
+                        else
+                                handle_wait(srv, l);
                         return 0;
                 }
                 /* Blocking socket for a handler (inetd semantics); builtins need it non-blocking. */
@@ -723,9 +951,9 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
                         continue;
                 }
                 if (svc->builtin) {
-                        l->svc->accepted++;
+                        l->svc->count.accepted++;
                         if (builtin_stream_start(srv->event, svc->builtin, c, builtin_done, l->svc) < 0) {
-                                l->svc->failed++;
+                                l->svc->count.failed++;
                                 continue;
                         }
                         l->svc->refs++;
@@ -745,42 +973,41 @@ static int on_listener_ready(sd_event_source *s, int fd, uint32_t revents, void 
 
 /* ---- children ---- */
 
-/* The end of c's handler; `start_failed`: its exit 127 was already logged as the failure it is. */
-static void log_exit(const struct child *c, const siginfo_t *si, bool start_failed)
+/*
+ * The end of c's handler. A failed start (`err` and `step` from
+ * spawn_failed(), err 0 when it started), an exit status other than 0 or a
+ * signal is logged at error or warning, rate-limited per service, since a
+ * client can cause them at will; a clean end only at debug.
+ */
+static void log_exit(struct server *srv, struct child *c, const siginfo_t *si, int err, const char *step)
 {
-        const struct service *svc = c->svc->svc;
+        struct service_state *st = c->svc;
         bool clean = si->si_code == CLD_EXITED && si->si_status == 0;
-        int level = clean || start_failed ? LOG_DEBUG : LOG_WARNING;
-        char status[32], addr[ADDR_STRLEN];
-        uint64_t ms;
+        int level = err ? LOG_ERR : clean ? LOG_DEBUG : LOG_WARNING;
+        char status[32], addr[ADDR_STRLEN], more[64] = "";
+        struct log_ctx ctx = { .service = st->svc->name, .pid = c->pid, .exit_status = status };
+        uint64_t n;
 
-        if (!log_enabled(level))
+        if (err)
+                st->count.failed++;
+        if (!log_enabled(level) || (level != LOG_DEBUG && !limited_log_pass(srv, &st->exit_log, &n)))
                 return;
-        ms = (now_usec() - c->start_usec) / 1000;
+        if (level != LOG_DEBUG && n)
+                snprintf(more, sizeof(more), " (%llu more in the last %llu s)", (unsigned long long)n,
+                         LOG_LIMIT_USEC / 1000000ULL);
+        ctx.remote = remote_text(&c->remote, addr, sizeof(addr));
         if (si->si_code == CLD_EXITED)
                 snprintf(status, sizeof(status), "%d", si->si_status);
         else
                 snprintf(status, sizeof(status), "SIG%s", sigabbrev_np(si->si_status) ?: "?");
-        log_ctx_msg(level,
-                    &(struct log_ctx){ .service = svc->name, .pid = c->pid, .exit_status = status,
-                                       .remote = remote_text(&c->remote, addr, sizeof(addr)) },
-                    "end pid %d %s %s after %llu ms (client %s)", (int)c->pid,
-                    si->si_code == CLD_EXITED ? "exitcode" : "signal", status, (unsigned long long)ms, addr);
-}
-
-/* The child of c failed before its handler ran: `step` ("execve", "setuid", ...) with errno `err`. */
-static void handler_failed(const struct child *c, int err, const char *step)
-{
-        char addr[ADDR_STRLEN];
-        const struct log_ctx ctx = {
-                .service = c->svc->svc->name,
-                .pid = c->pid,
-                .remote = remote_text(&c->remote, addr, sizeof(addr)),
-        };
-
-        c->svc->failed++;
-        errno = err;
-        log_ctx_msg(LOG_ERR, &ctx, "handler %s failed: %s: %m", c->svc->svc->argv[0], step);
+        if (err) {
+                errno = err;
+                log_ctx_msg(level, &ctx, "handler %s failed: %s: %m%s", st->svc->argv[0], step, more);
+                return;
+        }
+        log_ctx_msg(level, &ctx, "end pid %d %s %s after %llu ms (client %s)%s", (int)c->pid,
+                    si->si_code == CLD_EXITED ? "exitcode" : "signal", status,
+                    (unsigned long long)((now_usec() - c->start_usec) / 1000), addr, more);
 }
 
 static void stop_done_if_idle(struct server *srv)
@@ -794,18 +1021,16 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
 {
         struct service_state *st;
         struct listener *wait_listener;
-        bool failed;
         const char *step;
         struct child *c;
         int err;
 
-        failed = spawn_failed(si->si_pid, &err, &step);
+        if (!spawn_failed(si->si_pid, &err, &step))
+                err = 0;
         c = children_find(&srv->children, si->si_pid);
         if (!c)
                 return;
-        if (failed)
-                handler_failed(c, err, step);
-        log_exit(c, si, failed);
+        log_exit(srv, c, si, err, step);
         st = c->svc;
         wait_listener = c->wait_listener;
         if (c->counted_source)
@@ -817,7 +1042,7 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
         children_remove(&srv->children, c);
         st->running--;
         if (wait_listener && !srv->stopping)
-                wait_handler_done(srv, wait_listener, failed);
+                wait_handler_done(srv, wait_listener, err != 0);
         if (!srv->stopping)
                 resume_after_exit(srv, st);
         service_state_unref(st);
@@ -1084,18 +1309,30 @@ static void reload_listeners(struct server *srv, struct service_state **next, si
         for (size_t i = 0; i < n_next; i++)
                 for (size_t j = 0; j < next[i]->n_listeners; j++)
                         if (next[i]->listeners[j].fd < 0)
-                                listener_open_one(srv, next[i], j); /* a failure is logged; the rest applies */
+                                listener_start(srv, next[i], j); /* a failure is logged and retried */
         free(old.slots);
 }
 
-/* Running handlers count against the new service of the same name (limits carry over). */
-static void reload_children(struct server *srv, struct service_state **next, size_t n_next)
+/*
+ * A service that keeps its name across a reload keeps its counters (what
+ * superctl status and SIGUSR1 show) and its max-rate window; its running
+ * handlers count against the new service (limits carry over).
+ */
+static void reload_carry_over(struct server *srv, struct service_state **next, size_t n_next)
 {
         struct index by_name;
         bool indexed = index_init(&by_name, n_next) == 0; /* without it (no memory), handlers stay where they are */
 
         for (size_t i = 0; indexed && i < n_next; i++)
                 index_put(&by_name, hash_name(next[i]->svc->name), next[i]);
+        for (size_t i = 0; indexed && i < srv->n_services; i++) {
+                const struct service_state *old = srv->services[i];
+                struct service_state *st = index_find(&by_name, hash_name(old->svc->name), service_named, old->svc->name);
+                if (!st)
+                        continue;
+                st->count = old->count;
+                st->rate = old->rate;
+        }
         for (size_t i = 0; i < srv->children.cap; i++) {
                 struct child *c = &srv->children.slots[i];
                 const char *name;
@@ -1127,6 +1364,33 @@ static void reload_children(struct server *srv, struct service_state **next, siz
                 free(by_name.slots);
 }
 
+/* ---- the service manager ---- */
+
+/*
+ * Tell the service manager our state: `state` ("READY=1", or NULL for a
+ * STATUS= update alone) and a STATUS= line with the counts, naming the first
+ * listener that cannot be opened, if any (systemctl status shows it).
+ */
+static void notify_status(struct server *srv, const char *state)
+{
+        const struct service_state *first = NULL;
+        size_t failing = 0, first_i = 0;
+
+        for (size_t i = 0; i < srv->n_services; i++)
+                for (size_t j = 0; j < srv->services[i]->n_listeners; j++)
+                        if (srv->services[i]->listeners[j].open_error && !failing++) {
+                                first = srv->services[i];
+                                first_i = j;
+                        }
+        if (!failing)
+                sd_notifyf(0, "%s%sSTATUS=%zu service(s), %zu handler(s) running", state ?: "", state ? "\n" : "",
+                           srv->n_services, srv->children.n);
+        else
+                sd_notifyf(0, "%s%sSTATUS=%zu service(s), %zu handler(s) running, %zu listener(s) not open (%s %s: %s)",
+                           state ?: "", state ? "\n" : "", srv->n_services, srv->children.n, failing,
+                           first->svc->name, first->svc->listen_text[first_i], strerror(-first->listeners[first_i].open_error));
+}
+
 /* ---- the status socket (superctl) ---- */
 
 static int server_reload(struct server *srv, char **ret_errors);
@@ -1143,12 +1407,22 @@ static void status_write_service(FILE *out, const struct service_state *st)
                 status_json_string(out, st->svc->listen_text[i]);
                 paused |= st->listeners[i].paused != RUNNING;
         }
+        fputs("],\"not_listening\":[", out);
+        for (size_t i = 0, n = 0; i < st->n_listeners; i++) {
+                if (!st->listeners[i].open_error)
+                        continue;
+                fputs(n++ ? ",{\"listen\":" : "{\"listen\":", out);
+                status_json_string(out, st->svc->listen_text[i]);
+                fputs(",\"error\":", out);
+                status_json_string(out, strerror(-st->listeners[i].open_error));
+                fputc('}', out);
+        }
         fprintf(out,
                 "],\"running\":%u,\"accepted\":%llu,\"failed\":%llu,"
                 "\"refused\":{\"acl\":%llu,\"per_source\":%llu,\"rate\":%llu},\"paused\":%s}",
-                st->running, (unsigned long long)st->accepted, (unsigned long long)st->failed,
-                (unsigned long long)st->refused_acl, (unsigned long long)st->refused_per_source,
-                (unsigned long long)st->refused_rate, paused ? "true" : "false");
+                st->running, (unsigned long long)st->count.accepted, (unsigned long long)st->count.failed,
+                (unsigned long long)st->count.refused_acl, (unsigned long long)st->count.refused_per_source,
+                (unsigned long long)st->count.refused_rate, paused ? "true" : "false");
 }
 
 /* Answer one superctl request (protocol in status.h). */
@@ -1268,7 +1542,7 @@ static int server_reload(struct server *srv, char **ret_errors)
         /* Handlers still starting read their old service's memory, which the swap below may free. */
         spawn_wait_all();
         reload_listeners(srv, next, n_next);
-        reload_children(srv, next, n_next);
+        reload_carry_over(srv, next, n_next);
         collect_builtin_ports(srv, next, n_next);
         /* Old listeners not taken over close now; old services live on while their handlers run. */
         srv->paused_global = NULL;
@@ -1287,7 +1561,7 @@ done:
         config_free(cfg);
         /* Old and new configuration were both in memory: give the pages of the old one back (once per reload). */
         malloc_trim(0);
-        sd_notifyf(0, "READY=1\nSTATUS=%zu service(s), %zu handler(s) running", srv->n_services, srv->children.n);
+        notify_status(srv, "READY=1");
         return r;
 }
 
@@ -1313,9 +1587,9 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
                 log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->svc->name },
                             "listeners %zu (paused %zu), running %u, accepted %llu, failed %llu, refused acl %llu "
                             "per-source %llu rate %llu",
-                            st->n_listeners, paused, st->running, (unsigned long long)st->accepted,
-                            (unsigned long long)st->failed, (unsigned long long)st->refused_acl,
-                            (unsigned long long)st->refused_per_source, (unsigned long long)st->refused_rate);
+                            st->n_listeners, paused, st->running, (unsigned long long)st->count.accepted,
+                            (unsigned long long)st->count.failed, (unsigned long long)st->count.refused_acl,
+                            (unsigned long long)st->count.refused_per_source, (unsigned long long)st->count.refused_rate);
         }
         return 0;
 }
@@ -1442,8 +1716,14 @@ static void close_unmatched_passed_sockets(struct server *srv)
         srv->n_adopted = 0;
 }
 
+/*
+ * Open every listener of the configuration. A listener that cannot be opened
+ * is logged and retried (listener_start()); start fails (-errno, logged)
+ * only when there were listeners and not one of them could be opened.
+ */
 static int server_start(struct server *srv, struct config *cfg)
 {
+        size_t n_listeners = 0, n_open = 0;
         int r;
 
         r = collect_passed_sockets(srv);
@@ -1463,13 +1743,18 @@ static int server_start(struct server *srv, struct config *cfg)
                 cfg->services[i] = NULL; /* now owned by st */
                 srv->services[srv->n_services++] = st;
                 for (size_t j = 0; j < st->n_listeners; j++) {
-                        r = listener_open_one(srv, st, j);
-                        if (r < 0)
-                                return r;
+                        n_listeners++;
+                        n_open += listener_start(srv, st, j) == 0;
                 }
         }
         close_unmatched_passed_sockets(srv);
         collect_builtin_ports(srv, srv->services, srv->n_services);
+        /* Serve what can be served; give up only when nothing can. */
+        if (n_listeners > 0 && n_open == 0)
+                return log_error_errno(-EADDRNOTAVAIL, "not a single listener could be opened: exiting");
+        if (n_open < n_listeners)
+                log_warning("%zu of %zu listener(s) could not be opened: serving the others, retrying those",
+                            n_listeners - n_open, n_listeners);
         return 0;
 }
 
@@ -1490,6 +1775,7 @@ static void server_free(struct server *srv)
                         service_state_unref(srv->children.slots[i].svc);
                 }
         children_free(&srv->children);
+        limited_log_done(&srv->limit_log);
         if (srv->devnull >= 0)
                 close(srv->devnull);
         sd_event_unref(srv->event);
@@ -1497,7 +1783,7 @@ static void server_free(struct server *srv)
 
 int run(const struct run_options *o)
 {
-        struct server srv = { .devnull = -1 };
+        struct server srv = { .devnull = -1, .limit_log.summary = children_limit_summary };
         struct config *cfg = NULL;
         bool pidfile_written = false;
         int r, status, ready_fd = -1;
@@ -1569,7 +1855,7 @@ int run(const struct run_options *o)
                 pidfile_written = true;
         }
         log_info("ready: %zu service(s)", srv.n_services);
-        sd_notifyf(0, "READY=1\nSTATUS=%zu service(s)", srv.n_services);
+        notify_status(&srv, "READY=1");
         if (ready_fd >= 0) {
                 daemon_ready(ready_fd, EXIT_CLEAN);
                 ready_fd = -1;

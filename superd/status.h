@@ -15,9 +15,13 @@
  *           (server.c) writes it; the replies are:
  *
  *   status  {"pid":N,"services":[{"name":"x","listeners":["127.0.0.1:7"],
+ *            "not_listening":[{"listen":"[::]:7","error":"Address in use"}],
  *            "running":0,"accepted":0,"failed":0,
  *            "refused":{"acl":0,"per_source":0,"rate":0},"paused":false},
  *            ...],"running":N,"max_children":N}
+ *           not_listening: listeners that could not be opened and are
+ *           being retried (usually empty); the counters are kept across
+ *           reloads while the service keeps its name.
  *   reload  {"ok":true,"services":N}
  *           {"ok":false,"errors":["FILE:LINE: message", ...]}
  *   other   {"error":"unknown command"}

@@ -130,7 +130,7 @@ Test(exec_failure, not_an_executable_format)
  * failure must be reported once, none lost and none twice, every client
  * closed, no child left, and the service beside it unaffected.
  */
-Test(exec_failure, burst_each_failure_reported_once)
+Test(exec_failure, burst_failures_all_counted_and_logged_once)
 {
         uint16_t bad = h_free_port(), good = h_free_port();
         char *path = h_path("no-interpreter"), *needle = h_format("handler %s failed: execve:", path);
@@ -155,10 +155,15 @@ Test(exec_failure, burst_each_failure_reported_once)
         h_assert(h_wait_no_zombies(H.pid, H_REAP_MS) == 0, "failed handlers left zombies");
         h_assert(h_wait_no_children(H.pid, H_REAP_MS) == 0, "failed handlers still run");
 
-        /* All are reaped: every report is in the log now. */
-        h_assert(h_wait_log(needle, BURST, 2000), "fewer than %d lines \"%s\"", BURST, needle);
-        logged = h_wait_log(needle, BURST + 1, 0) ? BURST + 1 : BURST;
-        h_assert(logged == BURST, "more than %d failures logged for %d connections", BURST, BURST);
+        /*
+         * All are reaped. A client can cause failures at will, so the log
+         * has the first one and counts the rest (a summary 10 s later, see
+         * limits::exit_and_refusal_floods_give_one_line_then_a_summary);
+         * the counters below have every one.
+         */
+        h_assert(h_wait_log(needle, 1, 2000), "no line \"%s\"", needle);
+        logged = h_wait_log(needle, 2, 0) ? 2 : 1;
+        h_assert(logged == 1, "more than one failure line within 10 s for %d connections", BURST);
         h_assert(kill(H.pid, SIGUSR1) == 0, "kill: %s", strerror(errno));
         h_assert(h_wait_log("burst: listeners 1 (paused 0), running 0, accepted 64, failed 64,", 1, 2000),
                  "SIGUSR1 does not count 64 accepted and 64 failed:\n%s", h_log_tail(5));

@@ -510,3 +510,106 @@ Test(lifecycle, stop_with_status_clients_connected)
         close(partial);
         free(sock);
 }
+
+/* ---- a listener that cannot be opened ---- */
+
+/* A socket listening on 127.0.0.1:PORT, so that superd cannot bind it. */
+static int occupy(uint16_t port)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        h_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 1) == 0,
+                 "occupy 127.0.0.1:%u: %s", port, strerror(errno));
+        return fd;
+}
+
+Test(lifecycle, busy_port_does_not_stop_the_other_services_and_is_retried)
+{
+        uint16_t port = h_free_port(), taken = h_free_port();
+        char *sock = main_conf_with_status_socket(), *path, *env, *msg, *out, *err, *want;
+        int notify, busy, rc;
+
+        notify = notify_socket(&path);
+        env = h_format("NOTIFY_SOCKET=%s", path);
+        unsetenv("NOTIFY_SOCKET");
+        say_hi_dropin("busy.conf", "busy", port);
+        say_hi_dropin("blocked.conf", "blocked", taken);
+        busy = occupy(taken);
+        h_start((const char *const[]){env, NULL}, AF_INET, port, 0);
+
+        /* Started, serving the service it could open, saying which one it could not. */
+        msg = expect_notify(notify, "READY=1", "start");
+        want = h_format("blocked 127.0.0.1:%u: Address already in use", taken);
+        h_assert(notify_var(msg, "STATUS") && strstr(notify_var(msg, "STATUS"), "1 listener(s) not open") &&
+                     strstr(notify_var(msg, "STATUS"), want),
+                 "STATUS= does not name the listener that is not open: [%s]", msg);
+        free(want);
+        free(msg);
+        want = h_format("cannot listen on 127.0.0.1:%u", taken);
+        h_assert(log_line_with(want, "retrying in 1 s"), "the log does not say \"%s ... retrying in 1 s\"", want);
+        free(want);
+        send_requests(port, 2);
+        wait_status_socket(sock);
+        rc = run_superctl(sock, "status", &out, &err);
+        want = h_format("blocked: not listening on 127.0.0.1:%u: Address already in use (retrying)", taken);
+        h_assert(rc == 0 && strstr(out, want), "superctl status (exit %d) does not say \"%s\":\n%s%s", rc, want, out,
+                 err);
+        free(want);
+        free(out);
+        free(err);
+
+        /* The port comes free: superd takes it within its back-off (1 s, then 2 s, ...). */
+        close(busy);
+        msg = expect_notify(notify, "STATUS=2 service(s), 0 handler(s) running", "the retry");
+        free(msg);
+        h_assert(h_listening(AF_INET, taken), "STATUS= says every listener is open, but %u is not listening", taken);
+        send_requests(taken, 1);
+        want = h_format("listening on 127.0.0.1:%u now", taken);
+        h_assert(log_line_with("blocked: ", want), "the log does not say \"%s\"", want);
+        free(want);
+        rc = run_superctl(sock, "status", &out, &err);
+        h_assert(rc == 0 && !strstr(out, "not listening"), "superctl status still reports a listener:\n%s", out);
+        free(out);
+        free(err);
+        h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
+        close(notify);
+        free(env);
+        free(path);
+        free(sock);
+}
+
+Test(lifecycle, counters_survive_a_reload)
+{
+        uint16_t port = h_free_port(), other = h_free_port();
+        char *sock = start_with_status_socket(port), *out, *err;
+        unsigned long running, accepted, failed, refused;
+        char name[64], listeners[256], paused[8];
+        bool found = false;
+        int rc;
+
+        send_requests(port, 3);
+        say_hi_dropin("other.conf", "other", other);
+        rc = run_superctl(sock, "reload", &out, &err);
+        h_assert(rc == 0, "superctl reload exited %d: %s%s", rc, out, err);
+        free(out);
+        free(err);
+        send_requests(port, 1);
+
+        rc = run_superctl(sock, "status", &out, &err);
+        h_assert(rc == 0, "superctl status exited %d: %s", rc, err);
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+                if (sscanf(line, "%63s %255s %lu %lu %lu %lu %7s", name, listeners, &running, &accepted, &failed,
+                           &refused, paused) == 7 &&
+                    strcmp(name, "busy") == 0) {
+                        found = true;
+                        h_assert(accepted == 4, "busy accepted %lu after a reload, expected 3 + 1", accepted);
+                }
+        h_assert(found, "no row for busy");
+        free(out);
+        free(err);
+        h_assert(kill(H.pid, SIGUSR1) == 0, "kill: %s", strerror(errno));
+        h_assert(log_line_with("busy: ", "accepted 4,"), "SIGUSR1 does not show busy with accepted 4");
+        free(sock);
+}

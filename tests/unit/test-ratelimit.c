@@ -172,3 +172,58 @@ Test(log_limit, null_ret_and_zero_interval)
         cr_assert(log_limit_pass(&l, T0 + SEC, SEC, &s));
         cr_assert_eq(s, 2, "suppressed messages are counted without ret_suppressed");
 }
+
+/* ---- log_limit_summary_due, log_limit_take_summary ---- */
+
+Test(log_limit, summary_due_only_while_something_was_refused)
+{
+        struct log_limit l = {0};
+
+        cr_assert_eq(log_limit_summary_due(&l, SEC), 0, "nothing logged yet");
+        cr_assert(log_limit_pass(&l, T0, SEC, NULL));
+        cr_assert_eq(log_limit_summary_due(&l, SEC), 0, "nothing refused: no summary, no timer");
+        cr_assert_not(log_limit_pass(&l, T0 + 10, SEC, NULL));
+        cr_assert_not(log_limit_pass(&l, T0 + 20, SEC, NULL));
+        cr_assert_eq(log_limit_summary_due(&l, SEC), T0 + SEC, "due at the end of the passed message's interval");
+        cr_assert_eq(log_limit_take_summary(&l, T0 + SEC), 2);
+        cr_assert_eq(log_limit_summary_due(&l, SEC), 0, "taken");
+        cr_assert_eq(log_limit_take_summary(&l, T0 + SEC + 1), 0, "a summary is taken once");
+}
+
+Test(log_limit, summary_counts_as_a_passed_line)
+{
+        struct log_limit l = {0};
+        uint64_t s;
+
+        cr_assert(log_limit_pass(&l, T0, SEC, NULL));
+        cr_assert_not(log_limit_pass(&l, T0 + 1, SEC, NULL));
+        cr_assert_eq(log_limit_take_summary(&l, T0 + SEC), 1);
+        /* The next interval runs from the summary: a message right after it is refused. */
+        cr_assert_not(log_limit_pass(&l, T0 + SEC + 1, SEC, &s));
+        cr_assert_eq(log_limit_summary_due(&l, SEC), T0 + 2 * SEC);
+        cr_assert(log_limit_pass(&l, T0 + 2 * SEC, SEC, &s));
+        cr_assert_eq(s, 1, "the refused one is reported by the next passed line");
+        cr_assert_eq(log_limit_summary_due(&l, SEC), 0);
+}
+
+Test(log_limit, flood_with_summaries_gives_one_line_per_interval)
+{
+        struct log_limit l = {0};
+        uint64_t s, lines = 0, counted = 0, i;
+
+        /* 10 s of one message every 100 µs; the summary timer fires exactly when due. */
+        for (i = 0; i < 100000; i++) {
+                uint64_t now = T0 + i * 100, due = log_limit_summary_due(&l, SEC);
+                if (due && due <= now) {
+                        counted += log_limit_take_summary(&l, due);
+                        lines++;
+                }
+                if (log_limit_pass(&l, now, SEC, &s)) {
+                        lines++;
+                        counted += 1 + s;
+                }
+        }
+        counted += log_limit_take_summary(&l, T0 + 11 * SEC);
+        cr_assert_eq(counted, 100000, "every message is logged or counted in a summary");
+        cr_assert_leq(lines, 11, "%llu lines for a 10 s flood", (unsigned long long)lines);
+}
