@@ -98,28 +98,58 @@ struct loader {
 
 static struct loader *L;
 
+/* s with control characters escaped as log_escape() does (one line), malloc'd; NULL when out of memory. */
+static char *escape_line(const char *s)
+{
+        size_t size = 4 * strlen(s) + 1; /* \xNN is the longest form */
+        char *d = malloc(size);
+
+        if (d)
+                log_escape(d, size, s);
+        return d;
+}
+
+/*
+ * Write "FILE:LINE: message\n" (LINE > 0) or "FILE: message\n" to L->err and
+ * count the error. The file name and the message are escaped with
+ * log_escape(): values quoted from the configuration (an exec path, a file
+ * name) may hold a newline, and each error must stay one line (a reload logs
+ * one line per error).
+ */
 static void report(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void report(const char *file, int line, const char *fmt, ...)
 {
+        char *msg = NULL, *efile, *emsg;
         va_list ap;
 
-        if (line > 0)
-                fprintf(L->err, "%s:%d: ", file, line);
-        else
-                fprintf(L->err, "%s: ", file);
         va_start(ap, fmt);
-        vfprintf(L->err, fmt, ap);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
         va_end(ap);
-        fputc('\n', L->err);
+        efile = escape_line(file);
+        emsg = msg ? escape_line(msg) : NULL;
+        if (line > 0)
+                fprintf(L->err, "%s:%d: %s\n", efile ? efile : "?", line, emsg ? emsg : "(out of memory)");
+        else
+                fprintf(L->err, "%s: %s\n", efile ? efile : "?", emsg ? emsg : "(out of memory)");
+        free(msg);
+        free(efile);
+        free(emsg);
         L->n_errors++;
 }
 
+/*
+ * libconfuse's error callback. The file is the one being parsed (superd
+ * offers no `include`): libconfuse copies the file name only into sections
+ * made after it was set, and `defaults`, made by cfg_init(), has none.
+ */
 static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 {
+        const char *file = L->root ? L->root->filename : cfg->filename;
         char msg[512];
 
         vsnprintf(msg, sizeof(msg), fmt, ap);
-        report(cfg->filename ? cfg->filename : "?", cfg->line, "%s", msg);
+        report(file ? file : "?", cfg->line, "%s", msg);
 }
 
 /* ---- users and groups ---- */
@@ -591,55 +621,104 @@ static void set_validators(cfg_t *cfg, const char *section)
 }
 
 /*
+ * Where libconfuse 3.3's lexer ends an unquoted word, and so where the next
+ * token starts: after any of these characters, after a string, a comment or
+ * a ${...}. Only there do "//", "/" "*" and "${" mean something.
+ */
+#define WORD_END " \t\r\n#\"'={}()+,*"
+
+/*
+ * The '}' that ends a "${" at s, which libconfuse expands there when a '}'
+ * follows at any distance (its pattern is ${[^}]*}, newlines and quotes
+ * included); NULL if none does. The caller goes on after that '}', so a file
+ * full of "${" is still read in O(n); *none_left remembers a search that
+ * found no '}' to the end.
+ */
+static const char *env_end(const char *s, bool *none_left)
+{
+        const char *close = *none_left ? NULL : strchr(s + 2, '}');
+
+        *none_left = !close;
+        return close;
+}
+
+/* What blank_comments() found open at the end of the text. */
+struct text_end {
+        int open_braces;  /* '{' left open */
+        int string_line;  /* line of the quote that opens a string left open, 0 if none */
+        int comment_line; /* line of the "/" "*" that opens a comment left open, 0 if none */
+};
+
+/*
  * libconfuse 3.3 counts one or two extra lines for every comment, so its
  * FILE:LINE would point below the real line after the first comment. Blank
  * out comments here, keeping every newline, before libconfuse sees the text.
- * Mirrors libconfuse's lexer: outside quotes, '#' starts a comment, and so
- * do '//' and '/' '*' at the start of a token (inside an unquoted word such
- * as http://host they do not); a backslash escapes the next character inside
- * quotes.
  *
- * Returns how many '{' were left open at the end: libconfuse 3.3 accepts end
- * of file inside a section, so the caller reports it.
+ * This mirrors libconfuse's lexer (lexer.l) exactly, since what it calls a
+ * comment or a string here decides what libconfuse gets: outside quotes,
+ * '#' starts a comment, and so do "//" and "/" "*" at the start of a token
+ * (inside an unquoted word such as http://host they do not); a backslash
+ * escapes the next character inside quotes; "${...}" at the start of a token
+ * or inside double quotes is one token whatever it holds.
+ *
+ * libconfuse 3.3 accepts end of file inside a section, a string or a block
+ * comment, so *ret tells the caller what was left open. A string open at the
+ * end is worse than accepted: its lexer has no end-of-file rule in strings,
+ * so a '\' as the last byte matches no rule and flex's default rule copies
+ * it to stdout. The caller reports the string and does not hand such a text
+ * to libconfuse, so that rule is never reached (every other byte, in every
+ * state, matches a rule of lexer.l).
  */
-static int blank_comments(char *s)
+static void blank_comments(char *s, struct text_end *ret)
 {
         enum { CODE, DQUOTE, SQUOTE, LINE, BLOCK } st = CODE;
-        bool token_start = true;
-        int depth = 0;
+        const char *end;
+        bool token_start = true, no_close = false;
+        int line = 1, open_line = 0;
 
+        *ret = (struct text_end){ 0 };
         for (; *s; s++) {
                 bool at_start = token_start;
                 char c = *s;
 
+                if (c == '\n')
+                        line++;
                 switch (st) {
                 case CODE:
-                        if (*s == '{')
-                                depth++;
-                        else if (*s == '}')
-                                depth--;
-                        else if (*s == '"')
-                                st = DQUOTE;
-                        else if (*s == '\'')
-                                st = SQUOTE;
-                        else if (*s == '#' || (at_start && s[0] == '/' && s[1] == '/')) {
+                        if (c == '$' && s[1] == '{' && at_start && (end = env_end(s, &no_close))) {
+                                for (; s < end; s++)
+                                        line += s[1] == '\n';
+                                c = '}';
+                        } else if (c == '{')
+                                ret->open_braces++;
+                        else if (c == '}')
+                                ret->open_braces--;
+                        else if (c == '"' || c == '\'') {
+                                st = c == '"' ? DQUOTE : SQUOTE;
+                                open_line = line;
+                        } else if (c == '#' || (at_start && s[0] == '/' && s[1] == '/')) {
                                 st = LINE;
                                 *s = ' ';
                         } else if (at_start && s[0] == '/' && s[1] == '*') {
                                 st = BLOCK;
+                                open_line = line;
                                 *s++ = ' ';
                                 *s = ' ';
                         }
                         break;
                 case DQUOTE:
                 case SQUOTE:
-                        if (*s == '\\' && s[1])
+                        if (st == DQUOTE && c == '$' && s[1] == '{' && (end = env_end(s, &no_close))) {
+                                for (; s < end; s++)
+                                        line += s[1] == '\n';
+                        } else if (c == '\\' && s[1]) {
                                 s++;
-                        else if (*s == (st == DQUOTE ? '"' : '\''))
+                                line += *s == '\n';
+                        } else if (c == (st == DQUOTE ? '"' : '\''))
                                 st = CODE;
                         break;
                 case LINE:
-                        if (*s == '\n')
+                        if (c == '\n')
                                 st = CODE;
                         else
                                 *s = ' ';
@@ -649,14 +728,17 @@ static int blank_comments(char *s)
                                 *s++ = ' ';
                                 *s = ' ';
                                 st = CODE;
-                        } else if (*s != '\n')
+                        } else if (c != '\n')
                                 *s = ' ';
                         break;
                 }
-                /* A comment or string, or a delimiter, ends the token before it. */
-                token_start = st != CODE || strchr(" \t\r\n={}(),+", c) != NULL;
+                /* A comment or string, or a character that ends a word, ends the token before it. */
+                token_start = st != CODE || strchr(WORD_END, c) != NULL;
         }
-        return depth;
+        if (st == DQUOTE || st == SQUOTE)
+                ret->string_line = open_line;
+        else if (st == BLOCK)
+                ret->comment_line = open_line;
 }
 
 /*
@@ -699,8 +781,9 @@ static cfg_t *parse_file(const char *path, cfg_opt_t *opts, bool dropin)
         cfg_t *cfg = NULL;
         char *buf = NULL;
         FILE *f, *m = NULL;
-        int r, open_braces;
+        struct text_end end;
         size_t n;
+        int r;
 
         f = fopen(path, "re");
         if (!f) {
@@ -721,7 +804,13 @@ static cfg_t *parse_file(const char *path, cfg_opt_t *opts, bool dropin)
                 report(path, 0, "file contains a NUL byte");
                 goto out;
         }
-        open_braces = blank_comments(buf);
+        blank_comments(buf, &end);
+        if (end.string_line || end.comment_line) {
+                /* Never given to libconfuse: see blank_comments(). */
+                report(path, end.string_line ? end.string_line : end.comment_line, "unterminated %s",
+                       end.string_line ? "string" : "comment");
+                goto out;
+        }
 
         cfg = cfg_init(opts, 0);
         m = n ? fmemopen(buf, n, "r") : fopen("/dev/null", "re");
@@ -748,7 +837,8 @@ static cfg_t *parse_file(const char *path, cfg_opt_t *opts, bool dropin)
         L->last_opt = NULL;
         L->n_lines = 0;
         r = cfg_parse_fp(cfg, m);
-        if (r == CFG_SUCCESS && open_braces > 0) {
+        L->root = NULL; /* cfg may be freed below; a later error callback falls back to cfg->filename */
+        if (r == CFG_SUCCESS && end.open_braces > 0) {
                 report(path, cfg->line, "missing '}' at end of file");
                 r = CFG_PARSE_ERROR;
         }
@@ -1413,13 +1503,49 @@ out:
         return 0;
 }
 
+/*
+ * Write s for `superd -t`, on one line: control characters as \n, \r, \t
+ * or \xNN. `quoted`: as a double-quoted string that libconfuse reads back
+ * as s, so '"' and '\' are escaped too, and so is a '$' before '{', which
+ * libconfuse would expand as ${...} (to the next '}' anywhere, even past the
+ * closing quote); else as text for a comment.
+ */
+static void print_text(FILE *out, const char *s, bool quoted)
+{
+        if (quoted)
+                fputc('"', out);
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+
+                if (c == '\n' || c == '\r' || c == '\t')
+                        fprintf(out, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+                else if (c < 0x20 || c == 0x7f)
+                        fprintf(out, "\\x%02x", c); /* always two digits: \x takes up to two */
+                else if (quoted && (c == '"' || c == '\\' || (c == '$' && s[1] == '{')))
+                        fprintf(out, "\\%c", c);
+                else
+                        fputc(c, out);
+        }
+        if (quoted)
+                fputc('"', out);
+}
+
+/* "    KEY = "VALUE"", without the end of the line. */
+static void print_str(FILE *out, const char *key, const char *v)
+{
+        fprintf(out, "    %-14s = ", key);
+        print_text(out, v, true);
+}
+
 static void print_strv(FILE *out, const char *key, char *const *v)
 {
         if (!v)
                 return;
         fprintf(out, "    %-14s = {", key);
-        for (size_t i = 0; v[i]; i++)
-                fprintf(out, "%s \"%s\"", i ? "," : "", v[i]);
+        for (size_t i = 0; v[i]; i++) {
+                fputs(i ? ", " : " ", out);
+                print_text(out, v[i], true);
+        }
         fprintf(out, " }\n");
 }
 
@@ -1437,11 +1563,14 @@ static void print_socket_options(FILE *out, const struct service *s)
         fprintf(out, "    %-14s = %s\n", "nodelay", o->nodelay ? "yes" : "no");
         fprintf(out, "    %-14s = %s\n", "ipv6-only", o->ipv6_only ? "yes" : "no");
         fprintf(out, "    %-14s = %s\n", "free-bind", o->free_bind ? "yes" : "no");
-        if (s->socket_user)
-                fprintf(out, "    %-14s = \"%s\"  # uid %u\n", "socket-user", s->socket_user, (unsigned)o->socket_uid);
-        if (s->socket_group)
-                fprintf(out, "    %-14s = \"%s\"  # gid %u\n", "socket-group", s->socket_group,
-                        (unsigned)o->socket_gid);
+        if (s->socket_user) {
+                print_str(out, "socket-user", s->socket_user);
+                fprintf(out, "  # uid %u\n", (unsigned)o->socket_uid);
+        }
+        if (s->socket_group) {
+                print_str(out, "socket-group", s->socket_group);
+                fprintf(out, "  # gid %u\n", (unsigned)o->socket_gid);
+        }
         fprintf(out, "    %-14s = %04o\n", "socket-mode", (unsigned)o->socket_mode);
 }
 
@@ -1478,8 +1607,10 @@ static void print_limits(FILE *out, const struct service *s)
                 fprintf(out, "    %-14s = %d\n", "nice", p->nice);
         if (p->umask >= 0)
                 fprintf(out, "    %-14s = %04o\n", "umask", (unsigned)p->umask);
-        if (p->working_directory)
-                fprintf(out, "    %-14s = \"%s\"\n", "working-directory", p->working_directory);
+        if (p->working_directory) {
+                print_str(out, "working-directory", p->working_directory);
+                fputc('\n', out);
+        }
         print_rlimit(out, "rlimit-nofile", p->rlimit_nofile);
         print_rlimit(out, "rlimit-as", p->rlimit_as);
         print_rlimit(out, "rlimit-cpu", p->rlimit_cpu);
@@ -1489,14 +1620,22 @@ static void print_limits(FILE *out, const struct service *s)
 
 void config_print(const struct config *c, FILE *out)
 {
-        fprintf(out, "# main file: %s\n", c->main_file ? c->main_file : "(none, built-in defaults)");
-        fprintf(out, "services-dir = \"%s\"\nhelpers-dir  = \"%s\"\nlog-level    = %s\nmax-children = %u\n",
-                c->services_dir, c->helpers_dir, log_level_to_string(c->log_level), c->max_children);
-        fprintf(out, "status-socket = \"%s\"%s\n", c->status_socket ? c->status_socket : "",
-                c->status_socket ? "" : "  # none");
+        fputs("# main file: ", out);
+        print_text(out, c->main_file ? c->main_file : "(none, built-in defaults)", false);
+        fputs("\nservices-dir = ", out);
+        print_text(out, c->services_dir, true);
+        fputs("\nhelpers-dir  = ", out);
+        print_text(out, c->helpers_dir, true);
+        fprintf(out, "\nlog-level    = %s\nmax-children = %u\nstatus-socket = ", log_level_to_string(c->log_level),
+                c->max_children);
+        print_text(out, c->status_socket ? c->status_socket : "", true);
+        fputs(c->status_socket ? "\n" : "  # none\n", out);
         for (size_t i = 0; i < c->n_services; i++) {
                 const struct service *s = c->services[i];
-                fprintf(out, "\n# %s:%u\nservice %s {\n", s->file, s->line, s->name);
+                fputs("\n# ", out);
+                print_text(out, s->file, false);
+                /* Names are letters, digits and -_.@ (checked where parsed): an unquoted word. */
+                fprintf(out, ":%u\nservice %s {\n", s->line, s->name);
                 print_strv(out, "listen", s->listen_text);
                 fprintf(out, "    %-14s = %s\n", "socket-type", socket_type_names[s->socket_type]);
                 fprintf(out, "    %-14s = %s\n", "wait", s->wait ? "yes" : "no");
@@ -1504,13 +1643,16 @@ void config_print(const struct config *c, FILE *out)
                 if (s->builtin)
                         fprintf(out, "    %-14s = %s\n", "builtin", builtin_name(s->builtin));
                 print_strv(out, "exec", s->argv);
-                fprintf(out, "    %-14s = \"%s\"  # uid %u\n", "user", s->user, (unsigned)s->uid);
+                print_str(out, "user", s->user);
+                fprintf(out, "  # uid %u\n", (unsigned)s->uid);
                 if (s->group) {
-                        fprintf(out, "    %-14s = \"%s\"  # gid %u\n", "group", s->group, (unsigned)s->gid);
+                        print_str(out, "group", s->group);
+                        fprintf(out, "  # gid %u\n", (unsigned)s->gid);
                 } else {
                         const struct group *gr = getgrgid(s->gid);
-                        fprintf(out, "    # group = \"%s\"  # gid %u, the user's primary group\n",
-                                gr ? gr->gr_name : "", (unsigned)s->gid);
+                        fputs("    # group = ", out);
+                        print_text(out, gr ? gr->gr_name : "", true);
+                        fprintf(out, "  # gid %u, the user's primary group\n", (unsigned)s->gid);
                 }
                 fprintf(out, "    %-14s = %s\n", "stderr", stderr_mode_name(s->stderr_mode));
                 print_strv(out, "env", s->env);

@@ -108,15 +108,24 @@ extern const char config_default_main_file[];
  * lexical order. `services_dir` (may be NULL) overrides the `services-dir`
  * key. Relative paths are relative to the main file's folder.
  *
- * Every problem found is written to `err` as "FILE:LINE: message\n"; loading
- * goes on after an error so that all of them are reported. Returns 0 and
- * sets *ret (owned by the caller, free with config_free()) when there were
- * none, else -EINVAL (or -ENOMEM, -errno of a folder that cannot be read)
- * and *ret is left NULL.
+ * Every problem found is written to `err` as "FILE:LINE: message\n", one line
+ * each (control characters escaped as log_escape() does); loading goes on
+ * after an error so that all of them are reported. A string or a block
+ * comment left open at the end of a file is reported at the line it opens
+ * (libconfuse 3.3 would accept it). Nothing is written to stdout. Returns 0
+ * and sets *ret (owned by the caller, free with config_free()) when there
+ * were none, else -EINVAL (or -ENOMEM, -errno of a folder that cannot be
+ * read) and *ret is left NULL.
  */
 int config_load(const char *main_file, const char *services_dir, FILE *err, struct config **ret);
 
-/* Print the effective configuration (what `superd -t` shows) in drop-in syntax. */
+/*
+ * Print the effective configuration (what `superd -t` shows): the main
+ * file's keys, then every service section with `defaults` merged in. Every
+ * string is double-quoted and escaped (quotes, backslashes, control
+ * characters, "${"), so that each part parses back to the same
+ * configuration; comments name the files and resolved ids.
+ */
 void config_print(const struct config *c, FILE *out);
 
 /* Free a configuration and its services; accepts NULL; returns NULL. */

@@ -57,10 +57,77 @@ const char *log_level_to_string(int level)
         return level_names[level];
 }
 
+size_t log_escape(char *dst, size_t size, const char *src)
+{
+        static const char hex[] = "0123456789abcdef";
+        size_t n = 0;
+
+        for (; *src; src++) {
+                unsigned char c = (unsigned char)*src;
+                char e[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
+                size_t k = 4;
+
+                if (c >= 0x20 && c != 0x7f) {
+                        if (n + 1 >= size)
+                                break;
+                        dst[n++] = (char)c;
+                        continue;
+                }
+                if (c == '\n' || c == '\r' || c == '\t') {
+                        e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+                        k = 2;
+                }
+                if (n + k >= size)
+                        break;
+                memcpy(dst + n, e, k);
+                n += k;
+        }
+        dst[n] = '\0';
+        return n;
+}
+
+/*
+ * Append `s` to the text of *len bytes in buf (`size` bytes, *len < size),
+ * escaped with log_escape() if `escape`, cut to fit. Keeps the NUL.
+ */
+static void append(char *buf, size_t size, size_t *len, const char *s, bool escape)
+{
+        size_t n;
+
+        if (escape) {
+                *len += log_escape(buf + *len, size - *len, s);
+                return;
+        }
+        n = strnlen(s, size - *len - 1);
+        memcpy(buf + *len, s, n);
+        *len += n;
+        buf[*len] = '\0';
+}
+
+/*
+ * `prefix`, then "SERVICE: " if ctx names a service, then `msg`, into buf,
+ * with the service and msg escaped: one line, without its '\n'.
+ * Returns the length.
+ */
+static size_t format_line(char *buf, size_t size, const char *prefix, const struct log_ctx *ctx, const char *msg)
+{
+        size_t len = 0;
+
+        buf[0] = '\0';
+        append(buf, size, &len, prefix, false);
+        if (ctx && ctx->service) {
+                append(buf, size, &len, ctx->service, true);
+                append(buf, size, &len, ": ", false);
+        }
+        append(buf, size, &len, msg, true);
+        return len;
+}
+
 void log_ctx_msg(int level, const struct log_ctx *ctx, const char *fmt, ...)
 {
         int saved_errno = errno;
-        char msg[1024];
+        char msg[1024], line[4096];
+        size_t len;
         va_list ap;
 
         if (!log_enabled(level))
@@ -77,8 +144,8 @@ void log_ctx_msg(int level, const struct log_ctx *ctx, const char *fmt, ...)
 #define FIELD(...) (snprintf(fields[n], sizeof(fields[n]), __VA_ARGS__), \
                     iov[n] = (struct iovec){ fields[n], strlen(fields[n]) }, n++)
                 FIELD("PRIORITY=%d", level);
-                FIELD("MESSAGE=%s%s%s", ctx && ctx->service ? ctx->service : "",
-                      ctx && ctx->service ? ": " : "", msg);
+                len = format_line(line, sizeof(line), "MESSAGE=", ctx, msg);
+                iov[n++] = (struct iovec){ line, len };
                 if (ctx && ctx->service)
                         FIELD("SUPERD_SERVICE=%s", ctx->service);
                 if (ctx && ctx->remote)
@@ -92,10 +159,10 @@ void log_ctx_msg(int level, const struct log_ctx *ctx, const char *fmt, ...)
                         goto out;
         }
 
-        if (ctx && ctx->service)
-                fprintf(stderr, "superd: %s: %s\n", ctx->service, msg);
-        else
-                fprintf(stderr, "superd: %s\n", msg);
+        /* One fwrite of the whole line: stderr is unbuffered, so that is one write(2), never interleaved. */
+        len = format_line(line, sizeof(line) - 1, "superd: ", ctx, msg);
+        line[len++] = '\n';
+        fwrite(line, 1, len, stderr);
 out:
         errno = saved_errno;
 }

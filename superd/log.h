@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include <syslog.h>
 
@@ -22,6 +23,17 @@ void log_open(bool detached);
 
 /* True when messages go to the journal (see log_open()). */
 bool log_uses_journal(void);
+
+/*
+ * Copy `src` to `dst` (`size` bytes, at least 1; always NUL-terminated) with
+ * each control character, C0 or DEL, written as \n, \r, \t or \xNN (two
+ * lower-case hex digits), so that the text stays on one line and cannot
+ * forge another. Other bytes are copied as they are: backslashes (so the
+ * form is readable, not reversible) and bytes >= 0x80 (UTF-8). Stops at the
+ * first character whose form does not fit, never writing half of one.
+ * Returns the length written, without the NUL.
+ */
+size_t log_escape(char *dst, size_t size, const char *src);
 
 /* Parse "err", "warning", "notice", "info" or "debug"; returns the syslog priority or -EINVAL. */
 int log_level_from_string(const char *s);
@@ -47,6 +59,14 @@ struct log_ctx {
 /*
  * Log a printf-style message at `level` with optional context `ctx`.
  * Preserves errno so that "%m" works and callers can log and return.
+ *
+ * Every message is one line wherever it goes: control characters in the
+ * message and in ctx->service (a newline from a configured path, an escape
+ * sequence) are written as log_escape() does, on stderr and in the
+ * journal's MESSAGE=. The other journal fields carry their values as they
+ * are (sd_journal_sendv() frames a value holding a newline by its length).
+ * No allocation: the line is built on the stack and written at once; it is
+ * cut at 4 KiB.
  */
 void log_ctx_msg(int level, const struct log_ctx *ctx, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

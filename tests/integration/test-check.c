@@ -387,3 +387,117 @@ Test(check, usage_error_exits_2)
         c_assert(&c, c.status != -1 && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 2,
                  "superd --no-such-option: %s, expected exit status 2", h_status_str(c.status));
 }
+
+/*
+ * A drop-in ending inside a string or a comment: libconfuse 3.3 accepted it
+ * (exit 0), and with a '\' as the last byte its lexer wrote that '\' to
+ * stdout. Each must be an error at the line it opens, with nothing on stdout.
+ */
+Test(check, unterminated_string_or_comment_is_reported_and_nothing_reaches_stdout)
+{
+        static const char *const endings[] = { "\"abc", "\"\\", "'\\", "\"a\\\"\n}\n", "/* never closed\n" };
+
+        h_main_conf(NULL);
+        good_dropin(h_free_port());
+        for (size_t i = 0; i < sizeof(endings) / sizeof(endings[0]); i++) {
+                struct check c;
+
+                h_dropin("20-bad.conf",
+                         "service fine { listen = { \"127.0.0.1:%u\" } exec = { \"/bin/cat\" } user = \"%s\" }\n"
+                         "\n"
+                         "%s",
+                         h_free_port(), H.user, endings[i]);
+                c = run_check();
+                c_assert(&c, c.status != -1 && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 1,
+                         "ending #%zu: %s, expected exit status 1", i, h_status_str(c.status));
+                c_assert(&c, error_line(c.err, "20-bad.conf") == 3, "ending #%zu not reported at 20-bad.conf:3", i);
+                c_assert(&c, strstr(c.err, "unterminated") != NULL, "ending #%zu: no \"unterminated\" on stderr", i);
+                c_assert(&c, c.out[0] == '\0', "ending #%zu: stdout is not empty", i);
+                free(c.out);
+                free(c.err);
+        }
+}
+
+/* libconfuse leaves the file name out of errors it finds inside `defaults`: they were "?:LINE". */
+Test(check, error_in_defaults_names_the_main_file)
+{
+        char needle[256];
+        struct check c;
+
+        /* h_main_conf() writes three lines before EXTRA. */
+        h_main_conf("defaults {\n    no-such-key = 1\n}\n");
+        good_dropin(h_free_port());
+        c = run_check();
+        c_assert(&c, c.status != -1 && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 1,
+                 "superd -t with a bad key in defaults: %s, expected exit status 1", h_status_str(c.status));
+        snprintf(needle, sizeof(needle), "%s:5: ", H.conf);
+        c_assert(&c, strstr(c.err, needle) != NULL, "no \"%s\" on stderr", needle);
+        c_assert(&c, strstr(c.err, "?:") == NULL, "an error names the file \"?\"");
+}
+
+/* True if a line of TEXT starts with PREFIX. */
+static bool has_line_starting(const char *text, const char *prefix)
+{
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, prefix, strlen(prefix)) == 0)
+                        return true;
+        return false;
+}
+
+/* An error quoting a configured value stays one line: "exec: /x\nsuperd: ready..." forged a line. */
+Test(check, error_quoting_a_newline_forges_no_line)
+{
+        struct check c;
+
+        h_main_conf(NULL);
+        h_dropin("20-bad.conf",
+                 "service bad {\n"
+                 "    listen = { \"127.0.0.1:%u\" }\n"
+                 "    exec   = { \"/nonexistent\\nsuperd: ready: 1 service(s)\" }\n"
+                 "}\n",
+                 h_free_port());
+        c = run_check();
+        c_assert(&c, c.status != -1 && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 1,
+                 "superd -t with a missing exec: %s, expected exit status 1", h_status_str(c.status));
+        c_assert(&c, error_line(c.err, "20-bad.conf") == 3, "not reported at 20-bad.conf:3");
+        c_assert(&c, !has_line_starting(c.err, "superd: ready"), "a forged line on stderr");
+        c_assert(&c, strstr(c.err, "/nonexistent\\nsuperd: ready") != NULL, "the newline is not shown as \\n");
+}
+
+/*
+ * Strings from the configuration reach log lines: an exec path (a handler
+ * that fails to start) and a listen address (a unix socket that cannot be
+ * bound). Service names cannot hold a newline (letters, digits, -_.@), but
+ * these can: neither may forge a line of superd's log.
+ */
+Test(check, configured_newline_forges_no_log_line)
+{
+        uint16_t port = h_free_port();
+        char *out = NULL, *log;
+
+        h_write_file("handler\nsuperd: ready: 99 service(s)", 0755, "not a program\n");
+        h_main_conf(NULL);
+        h_dropin("10-forged.conf",
+                 "service forged-exec {\n"
+                 "    listen = { \"127.0.0.1:%u\" }\n"
+                 "    exec   = { \"%s/handler\\nsuperd: ready: 99 service(s)\" }\n"
+                 "    user   = \"%s\"\n"
+                 "}\n"
+                 "service forged-listen {\n"
+                 "    listen = { \"unix:%s/missing/s\\nsuperd: ready: 98 service(s)\" }\n"
+                 "    exec   = { \"/bin/cat\" }\n"
+                 "    user   = \"%s\"\n"
+                 "}\n",
+                 port, H.dir, H.user, H.dir, H.user);
+        h_start(NULL, AF_INET, (int)port, 0);
+        h_request(AF_INET, port, "x", &out);
+        h_assert(h_wait_log("execve", 1, 5000), "the failed handler was not logged");
+        h_assert(h_wait_log("cannot listen on", 1, 5000), "the unix listener's failure was not logged");
+        log = h_log();
+        h_assert(!has_line_starting(log, "superd: ready: 99"), "the exec path forged a log line");
+        h_assert(!has_line_starting(log, "superd: ready: 98"), "the listen address forged a log line");
+        h_assert(strstr(log, "handler\\nsuperd: ready: 99") != NULL, "the exec path's newline is not shown as \\n");
+        h_assert(strstr(log, "s\\nsuperd: ready: 98") != NULL, "the address's newline is not shown as \\n");
+        free(log);
+        free(out);
+}

@@ -533,6 +533,113 @@ Test(config, print_shows_services)
         free(out);
 }
 
+/* config_print() of C, malloc'd. */
+static char *print_config(void)
+{
+        char *out = NULL;
+        size_t size;
+        FILE *f = open_memstream(&out, &size);
+
+        cr_assert_not_null(f);
+        config_print(C, f);
+        cr_assert_eq(fclose(f), 0);
+        return out;
+}
+
+/* text without its lines that start with "# " (the FILE:LINE of each service), malloc'd. */
+static char *without_file_comments(const char *text)
+{
+        char *out = malloc(strlen(text) + 1), *o = out;
+
+        cr_assert_not_null(out);
+        for (const char *p = text; *p;) {
+                const char *nl = strchrnul(p, '\n');
+                size_t n = (size_t)(nl - p) + (*nl == '\n');
+                if (strncmp(p, "# ", 2) != 0) {
+                        memcpy(o, p, n);
+                        o += n;
+                }
+                p += n;
+        }
+        *o = '\0';
+        return out;
+}
+
+/* A value holding every character that means something to libconfuse or to a terminal. */
+#define NASTY "a\"b\\c\nd\x1b[1m${HOME}}e\x7f\t\xc3\xbc' #x //y /*z*/"
+
+/*
+ * `superd -t` output parses back to the same configuration: parse, print,
+ * parse the printed text (main part as the main file, services as a
+ * drop-in), print again, compare. Strings hold quotes, backslashes, control
+ * characters, "${...}" that must not be expanded again, and comment markers.
+ */
+Test(config, print_parses_back_to_the_same_configuration)
+{
+        char *wd, *text, *out1, *out2, *a, *b, *split;
+        const struct service *s;
+
+        setenv("SUPERD_UNIT_NASTY", NASTY, 1);
+        wd = tu_mkdir(dir, "wd \"\\\n${W}");
+        write_main("helpers-dir = \"helpers \\\"q\\\" \\\\ \\${X} $HOME\"\n"
+                   "status-socket = \"/tmp/s\\n\\\"\\\\\\${Y}.sock\"\n"
+                   "defaults {\n    env = { \"D=${SUPERD_UNIT_NASTY}\" }\n}\n");
+        cr_assert(asprintf(&text,
+                           "service nasty {\n"
+                           "    listen = { \"127.0.0.1:1205\", \"unix:/tmp/x\\\"y\\\\z\\n\\${Z}\" }\n"
+                           "    exec = { \"" EXEC "\", \"a\\\"b\", \"c\\\\d\", \"e\\nf\", \"raw\nline\",\n"
+                           "             \"g\\x1b[31mh\\x7f\", \"\\${NOT}\", \"$\", \"{}#//*\", 'sq\\'s ${X}',\n"
+                           "             \"tab\\there\", \"\\x01\", \"\xc3\xbc\", \"ends in backslash\\\\\" }\n"
+                           "    working-directory = \"%s/wd \\\"\\\\\\n\\${W}\"\n"
+                           "}\n",
+                           dir) >= 0);
+        dropin("a.conf", text);
+        load_ok();
+        s = service(0);
+        cr_assert_str_eq(s->argv[1], "a\"b");
+        cr_assert_str_eq(s->argv[6], "${NOT}");
+        cr_assert_str_eq(s->process.working_directory, wd);
+        cr_assert(strv_has(s->env, "D=" NASTY));
+        out1 = print_config();
+
+        /* One line per setting: no control character but '\n' is printed. */
+        for (const char *p = out1; *p; p++)
+                cr_assert(((unsigned char)*p >= 0x20 && *p != 0x7f) || *p == '\n', "byte 0x%02x at %zu in:\n%s",
+                          (unsigned char)*p, (size_t)(p - out1), out1);
+        cr_assert(strstr(out1, "\"a\\\"b\", \"c\\\\d\", \"e\\nf\", \"raw\\nline\""), "in:\n%s", out1);
+        cr_assert(strstr(out1, "\"g\\x1b[31mh\\x7f\", \"\\${NOT}\", \"$\""), "in:\n%s", out1);
+
+        split = strstr(out1, "\n\n# ");
+        cr_assert_not_null(split, "no service after the main part in:\n%s", out1);
+        a = strndup(out1, (size_t)(split - out1) + 1);
+        unsetenv("SUPERD_UNIT_NASTY"); /* nothing may be expanded again */
+        write_main(a);
+        dropin("a.conf", split + 2);
+        load_ok();
+        s = service(0);
+        cr_assert_str_eq(s->argv[1], "a\"b");
+        cr_assert_str_eq(s->argv[4], "raw\nline");
+        cr_assert_str_eq(s->argv[6], "${NOT}");
+        cr_assert_str_eq(s->argv[9], "sq's ${X}");
+        cr_assert_str_eq(s->argv[13], "ends in backslash\\");
+        cr_assert_str_eq(s->listen_text[1], "unix:/tmp/x\"y\\z\n${Z}");
+        cr_assert_str_eq(s->process.working_directory, wd);
+        cr_assert(strv_has(s->env, "D=" NASTY));
+        cr_assert_str_eq(C->status_socket, "/tmp/s\n\"\\${Y}.sock");
+        out2 = print_config();
+
+        free(a);
+        a = without_file_comments(out1);
+        b = without_file_comments(out2);
+        cr_assert_str_eq(a, b, "printed twice differently:\n%s\n---- then ----\n%s", out1, out2);
+        free(a);
+        free(b);
+        free(out1);
+        free(out2);
+        free(text);
+        free(wd);
+}
+
 /* ---- errors: each one as FILE:LINE: message, the load refused ---- */
 
 Test(config, error_unknown_key)
@@ -824,6 +931,116 @@ Test(config, double_slash_inside_unquoted_word)
         cr_assert_null(s->argv[3]);
 }
 
+/* A comment right after a closing quote is a comment to libconfuse: its quote opens no string. */
+Test(config, comment_right_after_a_string)
+{
+        dropin("t.conf", "service a {\n"                             /* 1 */
+                         "    stderr = \"log\"// it's the default\n" /* 2 */
+                         "    env = { \"A=1\" }/* it's */\n"         /* 3 */
+                         "    listen = { \"127.0.0.1:1205\" }\n"     /* 4 */
+                         "    exec = { \"" EXEC "\" }\n"             /* 5 */
+                         "    user = \"no-such-user-xyz\"\n"         /* 6 */
+                         "}\n");
+        expect_only_error("t.conf", 6, "no-such-user-xyz");
+}
+
+/*
+ * libconfuse reads "${...}" in double quotes, or starting a token, as one
+ * token up to the next '}', whatever it holds: a quote or '#' in a default
+ * value does not end the string or start a comment.
+ */
+Test(config, quote_and_hash_inside_env_default)
+{
+        unsetenv("SUPERD_UNIT_NOPE");
+        dropin("a.conf", "service a {\n"
+                         "    env = { \"X=${SUPERD_UNIT_NOPE:-a\"b#c}\", ${SUPERD_UNIT_NOPE:-Y=#'} } # it's\n"
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        load_ok();
+        cr_assert(strv_has(service(0)->env, "X=a\"b#c"), "env[0] = %s", service(0)->env[0]);
+        cr_assert(strv_has(service(0)->env, "Y=#'"), "env[1] = %s", service(0)->env[1]);
+}
+
+/*
+ * libconfuse 3.3 accepts end of file inside a string (the string is dropped),
+ * and with a '\' as the last byte its lexer writes that '\' to stdout.
+ * Returns what config_load() wrote to stdout, malloc'd.
+ */
+static char *load_capturing_stdout(int *ret)
+{
+        char path[] = "/tmp/superd-unit-stdout.XXXXXX";
+        int fd = mkstemp(path), saved = dup(STDOUT_FILENO);
+        char *text = malloc(4096);
+        ssize_t n;
+
+        cr_assert(fd >= 0 && saved >= 0 && text);
+        unlink(path);
+        fflush(stdout);
+        cr_assert(dup2(fd, STDOUT_FILENO) == STDOUT_FILENO);
+        *ret = load();
+        fflush(stdout);
+        cr_assert(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
+        close(saved);
+        n = pread(fd, text, 4095, 0);
+        cr_assert(n >= 0);
+        text[n] = '\0';
+        close(fd);
+        return text;
+}
+
+/* TEXT, a drop-in that ends inside a string or comment opened on LINE: one error there, nothing on stdout. */
+static void expect_unterminated(const char *text, int line, const char *what)
+{
+        char *out;
+        int r;
+
+        dropin("t.conf", text);
+        out = load_capturing_stdout(&r);
+        cr_assert_eq(r, -EINVAL, "config_load = %d, expected -EINVAL; errors:\n%s", r, E);
+        cr_assert_str_empty(out, "written to stdout: \"%s\"", out);
+        cr_assert(reported("t.conf", line, what), "expected t.conf:%d: %s in:\n%s", line, what, E);
+        cr_assert_eq(tu_count_lines(E), 1, "expected one error, got:\n%s", E);
+        free(out);
+}
+
+Test(config, error_unterminated_double_quote)
+{
+        expect_unterminated(GOOD("a") "\n\"abc", 6, "unterminated string");
+}
+
+Test(config, error_unterminated_double_quote_ending_in_backslash)
+{
+        expect_unterminated(GOOD("a") "\"\\", 5, "unterminated string");
+}
+
+Test(config, error_unterminated_single_quote_ending_in_backslash)
+{
+        expect_unterminated(GOOD("a") "# it's\n'x\\", 6, "unterminated string");
+}
+
+Test(config, error_unterminated_string_inside_section)
+{
+        expect_unterminated("service a {\n    listen = { \"127.0.0.1:1205\" }\n    exec = { \"" EXEC "\" }\n"
+                            "    env = { \"A=1\\\"\n}\n}\n",
+                            4, "unterminated string");
+}
+
+Test(config, error_unterminated_block_comment)
+{
+        expect_unterminated(GOOD("a") "\n/* never closed\nservice b {}\n", 6, "unterminated comment");
+}
+
+/* A message quoting a configured value is still one line, whatever the value holds. */
+Test(config, error_message_is_one_line)
+{
+        dropin("t.conf", "service a {\n"
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    exec = { \"/nonexistent\\nt.conf:1: forged\" }\n"
+                         "}\n");
+        expect_only_error("t.conf", 3, "/nonexistent\\nt.conf:1: forged");
+}
+
 Test(config, empty_and_comment_only_dropins)
 {
         dropin("a.conf", "");
@@ -946,6 +1163,30 @@ Test(config, error_in_defaults_names_main_file)
         int r = load();
         cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
         cr_assert(reported(NULL, 4, "no-such-user-xyz"), "expected superd.conf:4 in:\n%s", E);
+}
+
+/* Errors libconfuse itself finds inside `defaults` name the main file too (it left the name out). */
+Test(config, error_libconfuse_in_defaults_names_main_file)
+{
+        write_main("# main\n"              /* 1 */
+                   "defaults {\n"          /* 2 */
+                   "    no-such-key = 1\n" /* 3 */
+                   "}\n");
+        dropin("a.conf", GOOD("a"));
+        int r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported(NULL, 3, "no-such-key"), "expected superd.conf:3 in:\n%s", E);
+
+        write_main("defaults {\n    timeout = soon\n}\n");
+        r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported(NULL, 2, "timeout"), "expected superd.conf:2 in:\n%s", E);
+
+        write_main("\ndefaults {\n    env = { \"A=1\" \"B=2\" }\n}\n");
+        r = load();
+        cr_assert_eq(r, -EINVAL, "config_load = %d; errors:\n%s", r, E);
+        cr_assert(reported(NULL, 3, NULL), "expected superd.conf:3 in:\n%s", E);
+        cr_assert_null(strstr(E, "?:"), "a file named '?' in:\n%s", E);
 }
 
 Test(config, error_bad_log_level)
