@@ -9,7 +9,7 @@
 #include "acl.h"
 #include "addr.h"
 #include "builtin.h"
-#include "listener.h"
+#include "socket.h"
 
 /*
  * Most `env` and `pass-env` entries one service may have together: each

@@ -27,7 +27,7 @@
 #include "daemon.h"
 #include "config.h"
 #include "env.h"
-#include "listener.h"
+#include "socket.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "source.h"
@@ -250,7 +250,7 @@ static void service_state_close_listeners(struct service_state *st)
                 l->retry = sd_event_source_disable_unref(l->retry);
                 if (l->fd >= 0) {
                         if (!l->adopted)
-                                listener_unlink(&st->svc->listen[i]);
+                                socket_unlink(&st->svc->listen[i]);
                         close(l->fd);
                 }
                 l->fd = -1;
@@ -517,7 +517,7 @@ static int listener_open_one(struct server *srv, struct service_state *st, size_
         l->fd = adopt(srv, st, i);
         l->adopted = l->fd >= 0;
         if (!l->adopted)
-                l->fd = listener_open(&svc->listen[i], svc->socket_type, &svc->sockopt);
+                l->fd = socket_listen(&svc->listen[i], svc->socket_type, &svc->sockopt);
         if (l->fd < 0)
                 return l->fd;
         /* Truncated for AF_UNIX, which only needs the family. */
@@ -529,7 +529,7 @@ static int listener_open_one(struct server *srv, struct service_state *st, size_
                 r = sd_event_add_io(srv->event, &l->io, l->fd, EPOLLIN, on_listener_ready, l);
         if (r < 0) {
                 if (!l->adopted)
-                        listener_unlink(&svc->listen[i]);
+                        socket_unlink(&svc->listen[i]);
                 close(l->fd);
                 l->fd = -1;
                 return r;

@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "listener.h"
+#include "socket.h"
 
 #define ACCEPT_BATCH      (2 * STATUS_CLIENTS_MAX) /* connections accepted per wakeup */
 #define LISTEN_BACKLOG    64
@@ -480,7 +480,7 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
          * checked inode, or nothing if the name was swapped since bind(2)
          * (then we give up, removing nothing).
          */
-        file = listener_open_socket_file(AT_FDCWD, path, &st);
+        file = socket_file_open_ours(AT_FDCWD, path, &st);
         if (file < 0) {
                 r = file;
                 goto fail;

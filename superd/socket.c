@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Listening sockets: the one module that creates and binds sockets. */
-#include "listener.h"
+#include "socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +87,7 @@ static int open_folder(const char *path, const char **ret_name)
         return dir_fd;
 }
 
-int listener_open_socket_file(int dir_fd, const char *name, struct stat *ret_st)
+int socket_file_open_ours(int dir_fd, const char *name, struct stat *ret_st)
 {
         struct stat st;
         int fd;
@@ -112,7 +112,7 @@ int listener_open_socket_file(int dir_fd, const char *name, struct stat *ret_st)
 
 /*
  * Give NAME in folder DIR_FD, the socket file bind(2) has just created, to
- * uid:gid, through an fd on exactly the inode listener_open_socket_file()
+ * uid:gid, through an fd on exactly the inode socket_file_open_ours()
  * checked. By path, the change of owner would follow a symlink swapped in
  * since bind(2), or (without following) change a hard link swapped in.
  * Returns 0, -ENOTSOCK when NAME is no longer that file (nothing changed,
@@ -124,7 +124,7 @@ static int set_file_owner(int dir_fd, const char *name, uid_t uid, gid_t gid)
         struct stat st, now;
         int fd, r = 0;
 
-        fd = listener_open_socket_file(dir_fd, name, &st);
+        fd = socket_file_open_ours(dir_fd, name, &st);
         if (fd < 0)
                 return fd;
         if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
@@ -217,7 +217,7 @@ static int open_one(const struct listen_addr *a, const struct sockaddr *sa, sock
         return fd;
 }
 
-int listener_open(const struct listen_addr *a, int type, const struct socket_options *o)
+int socket_listen(const struct listen_addr *a, int type, const struct socket_options *o)
 {
         int fd = open_one(a, (const struct sockaddr *)&a->sa, a->len, type, o);
 
@@ -230,7 +230,7 @@ int listener_open(const struct listen_addr *a, int type, const struct socket_opt
         return fd;
 }
 
-void listener_unlink(const struct listen_addr *a)
+void socket_unlink(const struct listen_addr *a)
 {
         const char *path = unix_path(a);
         struct stat st;

@@ -45,7 +45,7 @@ bool socket_options_equal(const struct socket_options *a, const struct socket_op
  *    The file gets socket_mode from the umask set around bind(2) alone, so
  *    it is born with exactly those bits; with set_owner it is given to
  *    socket_uid/socket_gid through an fd, and only if it is still the socket
- *    just created (listener_open_socket_file()). No mode or owner is ever
+ *    just created (socket_file_open_ours()). No mode or owner is ever
  *    changed through the path, which whoever can write the folder can swap
  *    for a symlink. -ENOTSOCK: the file was replaced between bind(2) and the
  *    change of owner (nothing is changed or removed then); -EPERM: superd may
@@ -53,7 +53,7 @@ bool socket_options_equal(const struct socket_options *a, const struct socket_op
  *  - stream and seqpacket sockets listen(2) with the backlog.
  * Returns the fd or -errno.
  */
-int listener_open(const struct listen_addr *a, int type, const struct socket_options *o);
+int socket_listen(const struct listen_addr *a, int type, const struct socket_options *o);
 
 /*
  * Open NAME in folder DIR_FD (or AT_FDCWD) with O_PATH, without following a
@@ -71,7 +71,7 @@ int listener_open(const struct listen_addr *a, int type, const struct socket_opt
  * be NULL) with its fstat(2), or -ENOTSOCK if NAME is gone or is not that
  * file, or another -errno from openat(2) or fstat(2).
  */
-int listener_open_socket_file(int dir_fd, const char *name, struct stat *ret_st);
+int socket_file_open_ours(int dir_fd, const char *name, struct stat *ret_st);
 
 /*
  * Remove the socket file of a unix:/path listener that superd bound and now
@@ -79,4 +79,4 @@ int listener_open_socket_file(int dir_fd, const char *name, struct stat *ret_st)
  * socket is removed, never another kind of file (unlink(2) removes the name,
  * never what a symlink points to). A no-op for other addresses.
  */
-void listener_unlink(const struct listen_addr *a);
+void socket_unlink(const struct listen_addr *a);
