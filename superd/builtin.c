@@ -21,83 +21,6 @@
 #define CHARGEN_DGRAM_MAX 512         /* RFC 864: a datagram of 0 to 512 characters */
 #define SEND_FLAGS        (MSG_DONTWAIT | MSG_NOSIGNAL)
 
-static const char *const names[] = {
-    [BUILTIN_ECHO] = "echo",       [BUILTIN_DISCARD] = "discard", [BUILTIN_CHARGEN] = "chargen",
-    [BUILTIN_DAYTIME] = "daytime", [BUILTIN_TIME] = "time",
-};
-
-enum builtin builtin_from_name(const char *name)
-{
-        if (!name)
-                return BUILTIN_NONE;
-        for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++)
-                if (strcmp(name, names[i]) == 0)
-                        return (enum builtin)i;
-        return BUILTIN_NONE;
-}
-
-const char *builtin_name(enum builtin b)
-{
-        if ((size_t)b == 0 || (size_t)b >= sizeof(names) / sizeof(names[0]))
-                return NULL;
-        return names[b];
-}
-
-/* ---- the answers ---- */
-
-/* Two periods of the chargen stream: a send or copy from any position finds a whole period after it. */
-static char chargen_table[2 * BUILTIN_CHARGEN_PERIOD];
-
-static const char *chargen_stream(void)
-{
-        static bool ready;
-
-        if (!ready) {
-                for (size_t i = 0; i < sizeof(chargen_table); i++) {
-                        size_t pos = i % BUILTIN_CHARGEN_PERIOD, line = pos / BUILTIN_CHARGEN_LINE,
-                               col = pos % BUILTIN_CHARGEN_LINE;
-                        chargen_table[i] = col < 72 ? (char)(' ' + (line + col) % 95) : col == 72 ? '\r' : '\n';
-                }
-                ready = true;
-        }
-        return chargen_table;
-}
-
-size_t builtin_chargen_fill(char *buf, size_t size, size_t *offset)
-{
-        const char *stream = chargen_stream();
-        size_t pos = *offset % BUILTIN_CHARGEN_PERIOD;
-
-        for (size_t done = 0; done < size;) {
-                size_t n = size - done < BUILTIN_CHARGEN_PERIOD ? size - done : BUILTIN_CHARGEN_PERIOD;
-                memcpy(buf + done, stream + pos, n);
-                pos = (pos + n) % BUILTIN_CHARGEN_PERIOD;
-                done += n;
-        }
-        *offset = pos;
-        return size;
-}
-
-uint32_t builtin_time_value(time_t now)
-{
-        /* Unsigned arithmetic: wraps mod 2^32 as RFC 868 expects (in 2036), for any time_t without overflow. */
-        return (uint32_t)((uint64_t)now + 2208988800ULL);
-}
-
-size_t builtin_daytime_format(time_t now, char *buf, size_t size)
-{
-        char text[26]; /* what ctime_r(3) needs */
-
-        if (size > 0)
-                buf[0] = '\0';
-        /* "Sat Nov 21 12:34:56 2026\n" is 25 characters; other years do not fit the promised format. */
-        if (size < BUILTIN_DAYTIME_SIZE || !ctime_r(&now, text) || strlen(text) != 25)
-                return 0;
-        memcpy(buf, text, 24);
-        memcpy(buf + 24, "\r\n", 3);
-        return 26;
-}
-
 /* ---- stream connections ---- */
 
 struct conn {
@@ -234,7 +157,7 @@ static int echo_step(struct conn *c)
 
 static int chargen_step(struct conn *c, uint32_t revents)
 {
-        const char *stream = chargen_stream();
+        const char *stream = builtin_chargen_stream();
         int r;
 
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -396,41 +319,6 @@ int builtin_stream_start(sd_event *e, enum builtin b, int fd, void (*done)(void 
 
 /* ---- datagrams ---- */
 
-static bool v4_bad_source(uint32_t a)
-{
-        return a == INADDR_ANY || a == INADDR_BROADCAST || IN_MULTICAST(a);
-}
-
-bool builtin_dgram_reflects(const struct sockaddr *from, const uint16_t *ports, size_t n_ports)
-{
-        uint16_t port;
-        bool bad;
-
-        if (!from)
-                return true;
-        if (from->sa_family == AF_INET) {
-                const struct sockaddr_in *s4 = (const struct sockaddr_in *)from;
-                port = ntohs(s4->sin_port);
-                bad = v4_bad_source(ntohl(s4->sin_addr.s_addr));
-        } else if (from->sa_family == AF_INET6) {
-                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)from;
-                port = ntohs(s6->sin6_port);
-                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-                        uint32_t a;
-                        memcpy(&a, &s6->sin6_addr.s6_addr[12], sizeof(a));
-                        bad = v4_bad_source(ntohl(a));
-                } else
-                        bad = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) || IN6_IS_ADDR_MULTICAST(&s6->sin6_addr);
-        } else
-                return false;
-        if (bad || port < 1024)
-                return true;
-        for (size_t i = 0; i < n_ports; i++)
-                if (ports[i] == port)
-                        return true;
-        return false;
-}
-
 int builtin_listener_prepare(int fd)
 {
         const int one = 1, size = BUILTIN_SOCKET_BUFFER;
@@ -503,7 +391,7 @@ static void dest_parse(struct msghdr *m, struct dest *ret)
                          * IP_PKTINFO was set: then the destination, if unicast.
                          */
                         ret->v4addr = info.ipi_spec_dst;
-                        if (ret->v4addr.s_addr == INADDR_ANY && !v4_bad_source(ntohl(info.ipi_addr.s_addr)))
+                        if (ret->v4addr.s_addr == INADDR_ANY && !builtin_v4_not_unicast(ntohl(info.ipi_addr.s_addr)))
                                 ret->v4addr = info.ipi_addr;
                         ret->v4 = ret->v4addr.s_addr != INADDR_ANY;
                 } else if (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_PKTINFO &&
@@ -514,7 +402,7 @@ static void dest_parse(struct msghdr *m, struct dest *ret)
                         ret->seen = true;
                         memcpy(&a, &info.ipi6_addr.s6_addr[12], sizeof(a));
                         if (IN6_IS_ADDR_UNSPECIFIED(&info.ipi6_addr) || IN6_IS_ADDR_MULTICAST(&info.ipi6_addr) ||
-                            (IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr) && v4_bad_source(ntohl(a))))
+                            (IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr) && builtin_v4_not_unicast(ntohl(a))))
                                 continue; /* not a source: let the kernel choose */
                         /* The interface only where the address needs it; elsewhere routing decides. */
                         if (!IN6_IS_ADDR_LINKLOCAL(&info.ipi6_addr))

@@ -8,7 +8,7 @@
 
 #include "acl.h"
 #include "addr.h"
-#include "builtin.h"
+#include "builtin-proto.h"
 #include "socket.h"
 
 /*
@@ -66,7 +66,7 @@ struct service {
         bool disable;
         unsigned max_instances;  /* running handlers of this service, 0 = no limit */
 
-        /* Limits and access control (DESIGN §4, §7), checked before anything is spawned. */
+        /* Limits and access control (DESIGN.md §4, §7), checked before anything is spawned. */
         unsigned max_per_source; /* running handlers per remote address, 0 = no limit (xinetd per_source) */
         unsigned per_source_prefix6; /* IPv6 sources count per prefix of this many bits (128: per address) */
         unsigned max_rate;       /* accepted connections (wait = yes: handler starts) per second, 0 = no limit */

@@ -1485,3 +1485,65 @@ Test(config, error_socket_user_unknown)
                      "    exec = { \"" EXEC "\" }\n");
         expect_only_error("s.conf", 3, "socket-user");
 }
+
+/*
+ * A list key given twice without braces: libconfuse calls a validator once
+ * per such value, which superd took for the closing call of the first list,
+ * so the second value went unchecked, and a bad allow entry was then dropped
+ * while copying out (an allow list left empty admits everyone).
+ */
+Test(config, error_allow_repeated_without_braces)
+{
+        dropin("t.conf", "service svc {\n"                   /* 1 */
+                         "    listen = \"127.0.0.1:1205\"\n" /* 2 */
+                         "    exec = \"" EXEC "\"\n"         /* 3 */
+                         "    allow = \"10.0.0.0/8\"\n"      /* 4 */
+                         "    allow = \"bogus\"\n"           /* 5 */
+                         "}\n");
+        expect_only_error("t.conf", 5, "bogus");
+}
+
+Test(config, error_env_repeated_without_braces)
+{
+        dropin("t.conf", "service svc {\n"                   /* 1 */
+                         "    listen = \"127.0.0.1:1205\"\n" /* 2 */
+                         "    exec = \"" EXEC "\"\n"         /* 3 */
+                         "    env = \"A=1\"\n"               /* 4 */
+                         "    env = \"PATH=/tmp\"\n"         /* 5 */
+                         "}\n");
+        expect_only_error("t.conf", 5, "PATH");
+}
+
+/* Here the service used to vanish without an error: the load succeeded without it. */
+Test(config, error_listen_repeated_without_braces)
+{
+        dropin("t.conf", "service svc {\n"                   /* 1 */
+                         "    listen = \"127.0.0.1:1205\"\n" /* 2 */
+                         "    listen = \"127.0.0.1:0\"\n"    /* 3 */
+                         "    exec = \"" EXEC "\"\n"         /* 4 */
+                         "}\n");
+        expect_only_error("t.conf", 3, "127.0.0.1:0");
+}
+
+/* Every allow and deny entry is kept, also those appended with +=; none is dropped. */
+Test(config, allow_and_deny_keep_every_entry)
+{
+        service_with("    listen = { \"127.0.0.1:1205\" }\n"
+                     "    exec = { \"" EXEC "\" }\n"
+                     "    allow = { \"10.0.0.0/8\", \"192.168.0.0/16\" }\n"
+                     "    allow += { \"::1\" }\n"
+                     "    deny = \"10.1.0.0/16\"\n");
+        cr_assert_eq(only_service()->n_allow, 3);
+        cr_assert_eq(only_service()->n_deny, 1);
+}
+
+/* A bad entry among good ones is reported at its own line, and the load fails. */
+Test(config, error_bad_cidr_among_good_ones)
+{
+        dropin("t.conf", PRE_EXEC "    allow = {\n"         /* 8 */
+                                  "        \"10.0.0.0/8\",\n" /* 9 */
+                                  "        \"10.0.0.0/33\",\n" /* 10 */
+                                  "        \"::1\"\n"          /* 11 */
+                                  "    }\n" POST_LISTEN);
+        expect_only_error("t.conf", 10, "10.0.0.0/33");
+}

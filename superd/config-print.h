@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `superd -t`: the effective configuration printed so that it parses back
+ * to the same one. config_print() itself is declared in config.h; these
+ * are the pieces that config-keys.c prints each key with.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/*
+ * Write s on one line: control characters as \n, \r, \t or \xNN. `quoted`:
+ * as a double-quoted string that libconfuse reads back as s, so '"' and '\'
+ * are escaped too, and so is a '$' before '{', which libconfuse would expand
+ * as ${...} (to the next '}' anywhere, even past the closing quote); else as
+ * text for a comment.
+ */
+void config_print_text(FILE *out, const char *s, bool quoted);
+
+/* "    KEY = "VALUE"", without the end of the line (a comment may follow). */
+void config_print_key(FILE *out, const char *key, const char *v);
+
+/* "    KEY = { "V1", "V2" }" and the end of the line; nothing for a NULL list. */
+void config_print_list(FILE *out, const char *key, char *const *v);
