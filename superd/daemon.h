@@ -4,12 +4,16 @@
 
 /*
  * Detach: fork, setsid, fork again (so superd can never reacquire a
- * terminal), stdin and stdout on /dev/null; stderr stays, so that start-up
- * errors reach the caller. The original process does not return: it waits
- * until the
- * daemon calls daemon_ready() and exits with the status given there, or
- * exits 1 if the daemon dies first. In the daemon, returns the fd to pass to
- * daemon_ready() (>= 0), or -errno before any fork happened.
+ * terminal), stdin and stdout on /dev/null, cwd "/"; stderr stays, so that
+ * start-up errors reach the caller. The original process does not return:
+ * it waits until the daemon calls daemon_ready() and exits with the status
+ * given there, or exits 1 if the daemon dies first. In the daemon, returns
+ * the fd to pass to daemon_ready() (>= 0), or -errno before any fork
+ * happened.
+ *
+ * These are superd's only forks outside spawn.c, which starts the
+ * handlers: call this at start-up, before any sd-event object exists
+ * (those do not survive a fork) and before any handler is started.
  */
 int daemon_detach(void);
 

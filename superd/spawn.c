@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Starting a handler: the only place superd forks. */
+/* Starting a handler: the only place superd starts handlers (daemon.c forks only to detach, at start-up). */
 #include "spawn.h"
 
 #include <errno.h>
@@ -93,8 +93,9 @@ struct spawn_slot {
          * The child's pid while it may still use this slot: set by the
          * kernel at clone (CLONE_PARENT_SETTID), cleared by it when the
          * child execs or exits (CLONE_CHILD_CLEARTID, with a futex wake).
-         * Always 0 with the waiting spawn: clone returns only once the
-         * child has left the slot.
+         * Always 0 with the waiting spawn (no tid flags): clone returns
+         * only once the child has left the slot (under valgrind, a plain
+         * fork, the child never uses this copy of it).
          */
         pid_t busy;
         pid_t pid;           /* the last child started here */

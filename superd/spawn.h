@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Starting a handler: the only place superd forks. */
+/* Starting a handler: the only place superd starts handlers (daemon.c forks only to detach, at start-up). */
 #pragma once
 
 #include <stdbool.h>
@@ -10,14 +10,16 @@
 
 /*
  * Everything the child needs, prepared by the parent: the child itself only
- * makes raw system calls (no allocation, no name lookups, no errno).
+ * makes system calls (no allocation, no name lookups), raw ones that leave
+ * errno alone wherever it runs beside superd.
  *
- * spawn_handler() returns before the child has called execve, and the
- * child shares superd's memory until then. It gets private copies of this
- * plan, of envp and of env_text; everything else pointed to here (argv, the
- * strings of envp outside env_text, groups, process) must stay unchanged
- * until the child has exec'd: call spawn_wait_all() before freeing or
- * changing any of it.
+ * spawn_handler() may return before the child has called execve (the
+ * concurrent spawn, see there), and the child shares superd's memory until
+ * then. It gets private copies of this plan, of envp and of env_text, so
+ * env_text may be reused as soon as spawn_handler() returns; everything
+ * else pointed to here (argv, the strings of envp outside env_text, groups,
+ * process) must stay unchanged until the child has exec'd: call
+ * spawn_wait_all() before freeing or changing any of it.
  */
 struct spawn_plan {
         char *const *argv;    /* argv[0] is the absolute path to exec */
@@ -56,7 +58,7 @@ struct spawn_plan {
  * posix_spawn but without waiting for the child's execve: the kernel clears
  * the slot's CLONE_CHILD_CLEARTID word when the child execs or exits, and
  * only then is the slot used again. With every slot busy, this waits on
- * that word (a futex) up to 100 ms for a start to finish. Where the child
+ * the first busy slot's word (a futex) up to 100 ms. Where the child
  * cannot make system calls without touching errno (architectures other
  * than x86-64 and AArch64) the parent waits for each execve (CLONE_VFORK).
  *
@@ -70,9 +72,10 @@ struct spawn_plan {
  *
  * Returns 0 with *ret_pid set once a child exists: its execve may still
  * fail, which spawn_failed() tells when the child is reaped. Returns
- * -errno when no process was created: clone's error, -E2BIG if envp and
- * env_text do not fit a slot (see SERVICE_ENV_MAX), -EAGAIN if no slot
- * came free (children stuck before execve, or failures not reaped yet).
+ * -errno, with *ret_pid 0, when no process was created: clone's error,
+ * -E2BIG if envp and env_text do not fit a slot (see SERVICE_ENV_MAX),
+ * -EAGAIN if no slot came free (children stuck before execve, or failures
+ * not reaped yet).
  */
 int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid);
 
