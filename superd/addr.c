@@ -200,3 +200,21 @@ bool addr_equal(const struct listen_addr *a, const struct listen_addr *b)
 {
         return a->len == b->len && a->dual_stack == b->dual_stack && memcmp(&a->sa, &b->sa, a->len) == 0;
 }
+
+int addr_compare(const struct listen_addr *a, const struct listen_addr *b)
+{
+        if (a->len != b->len)
+                return a->len < b->len ? -1 : 1;
+        if (a->dual_stack != b->dual_stack)
+                return a->dual_stack ? 1 : -1;
+        return memcmp(&a->sa, &b->sa, a->len);
+}
+
+char *addr_format_peer(const struct sockaddr_in6 *peer, char *buf, size_t size)
+{
+        if (peer->sin6_family == AF_UNIX || peer->sin6_family == AF_UNSPEC) {
+                snprintf(buf, size, "%s", peer->sin6_family == AF_UNIX ? "unix" : "-");
+                return buf;
+        }
+        return addr_format((const struct sockaddr *)peer, buf, size);
+}

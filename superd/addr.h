@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* Longest text addr_format() writes, with its NUL: "unix:@" and a 107-byte name. */
@@ -45,3 +46,15 @@ int addr_ip_port(const struct sockaddr *sa, char *ip, size_t ip_size, char *port
 
 /* True if both name the same family, address and port, and both are dual-stack or neither is. */
 bool addr_equal(const struct listen_addr *a, const struct listen_addr *b);
+
+/*
+ * A total order of listen addresses for sorting, consistent with
+ * addr_equal(): <0, 0 or >0 as for memcmp(3), 0 exactly when addr_equal().
+ */
+int addr_compare(const struct listen_addr *a, const struct listen_addr *b);
+
+/*
+ * A connection's peer for log lines: "[::1]:4242" for IP, "unix" for a unix
+ * socket peer, "-" for none (AF_UNSPEC: a wait = yes handler). Returns buf.
+ */
+char *addr_format_peer(const struct sockaddr_in6 *peer, char *buf, size_t size);

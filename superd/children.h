@@ -18,7 +18,7 @@ struct listener;
 /* One running handler. Records move when the table grows: do not keep pointers across children_add(). */
 struct child {
         pid_t pid;                  /* 0 marks a free slot */
-        struct service_state *svc;  /* holds a reference (see server.c) */
+        struct service_state *service; /* holds a reference (service.h) */
         uint64_t start_usec;        /* CLOCK_MONOTONIC */
         struct sockaddr_in6 remote; /* AF_INET or AF_INET6 peer (sockaddr_in fits); AF_UNIX: family only */
         struct listener *wait_listener; /* wait = yes: the listener it holds, watched again at its exit */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The environment a handler gets (DESIGN §5): built once per service, completed per connection. */
+/* The environment a handler gets (DESIGN.md §5): built once per service, completed per connection. */
 #pragma once
 
 #include <stddef.h>

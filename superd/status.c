@@ -3,15 +3,14 @@
 #include "status.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stddef.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "socket.h"
 
@@ -38,8 +37,7 @@ struct status_socket {
         sd_event_source *io;
         sd_event_source *retry; /* only while accept is paused after a resource error */
         char *path;
-        dev_t dev; /* identity of the socket file we bound, so we never unlink someone else's */
-        ino_t ino; /* 0 until that file is checked: nothing to remove */
+        struct socket_file file; /* the socket file we bound, so we never unlink someone else's */
         status_handler_fn fn;
         void *userdata;
         struct status_client *clients;
@@ -81,53 +79,325 @@ static size_t utf8_len(const unsigned char *p)
         return n;
 }
 
-void status_json_string(FILE *out, const char *s)
+/*
+ * A JSON string of S, or NULL (no memory). json-c escapes quotes,
+ * backslashes and control characters but copies other bytes as they are,
+ * so each byte of S that does not start a valid UTF-8 sequence is replaced
+ * by U+FFFD (EF BF BD) first: the reply is valid JSON whatever the file
+ * names hold.
+ */
+static json_object *json_utf8(const char *s)
 {
+        static const char replacement[] = "\xef\xbf\xbd";
         const unsigned char *p = (const unsigned char *)s;
+        size_t len = strlen(s), bad = 0, out = 0;
+        json_object *j;
+        char *fixed;
 
-        if (!s) {
-                fputs("null", out);
-                return;
-        }
-        fputc('"', out);
-        while (*p) {
-                size_t n;
-
-                switch (*p) {
-                case '"':
-                        fputs("\\\"", out);
-                        break;
-                case '\\':
-                        fputs("\\\\", out);
-                        break;
-                case '\n':
-                        fputs("\\n", out);
-                        break;
-                case '\r':
-                        fputs("\\r", out);
-                        break;
-                case '\t':
-                        fputs("\\t", out);
-                        break;
-                default:
-                        if (*p < 0x20 || *p == 0x7f) {
-                                fprintf(out, "\\u%04x", *p);
-                        } else if (*p < 0x80) {
-                                fputc(*p, out);
-                        } else if ((n = utf8_len(p)) > 0) {
-                                fwrite(p, 1, n, out);
-                                p += n;
-                                continue;
-                        } else {
-                                fputs("\\ufffd", out);
-                        }
+        for (size_t i = 0, n; i < len; i += n) {
+                n = p[i] < 0x80 ? 1 : utf8_len(p + i);
+                if (n == 0) {
+                        bad++;
+                        n = 1;
                 }
-                p++;
         }
-        fputc('"', out);
+        if (bad == 0)
+                return json_object_new_string_len(s, (int)len);
+        fixed = malloc(len + 2 * bad + 1);
+        if (!fixed)
+                return NULL;
+        for (size_t i = 0, n; i < len; i += n) {
+                n = p[i] < 0x80 ? 1 : utf8_len(p + i);
+                if (n == 0) {
+                        memcpy(fixed + out, replacement, 3);
+                        out += 3;
+                        n = 1;
+                } else {
+                        memcpy(fixed + out, s + i, n);
+                        out += n;
+                }
+        }
+        j = json_object_new_string_len(fixed, (int)out);
+        free(fixed);
+        return j;
+}
+
+/*
+ * Add VALUE to object OBJ under KEY (put), or append it to ARRAY (append).
+ * VALUE is taken over, and may be NULL: a constructor that ran out of
+ * memory. Returns 0 or -ENOMEM (VALUE freed). This keeps the many json-c
+ * calls below to one error check each.
+ */
+static int put(json_object *obj, const char *key, json_object *value)
+{
+        if (value && json_object_object_add(obj, key, value) == 0)
+                return 0;
+        json_object_put(value);
+        return -ENOMEM;
+}
+
+static int append(json_object *array, json_object *value)
+{
+        if (value && json_object_array_add(array, value) == 0)
+                return 0;
+        json_object_put(value);
+        return -ENOMEM;
+}
+
+/* Length of S as json-c writes it: quoted, with its escapes ('/' left alone, see json_write()). */
+static size_t escaped_len(const char *s, size_t len)
+{
+        size_t n = 2;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+                        n += 2;
+                else if (c < 0x20)
+                        n += 6; /* \u00XX */
+                else
+                        n += 1;
+        }
+        return n;
+}
+
+/* Length of the plain serialization of J, computed from the tree without allocating. */
+static size_t json_len(json_object *j)
+{
+        size_t n = 2, i = 0;
+
+        switch (json_object_get_type(j)) {
+        case json_type_null:
+                return 4;
+        case json_type_boolean:
+                return json_object_get_boolean(j) ? 4 : 5;
+        case json_type_int:
+                /* json_object_get_int64() clamps values above INT64_MAX: those are uint64. */
+                if (json_object_get_int64(j) == INT64_MAX)
+                        return (size_t)snprintf(NULL, 0, "%" PRIu64, json_object_get_uint64(j));
+                return (size_t)snprintf(NULL, 0, "%" PRId64, json_object_get_int64(j));
+        case json_type_string:
+                return escaped_len(json_object_get_string(j), (size_t)json_object_get_string_len(j));
+        case json_type_array:
+                for (i = 0; i < json_object_array_length(j); i++)
+                        n += (i ? 1 : 0) + json_len(json_object_array_get_idx(j, i));
+                return n;
+        case json_type_object: {
+                struct json_object_iterator it = json_object_iter_begin(j), end = json_object_iter_end(j);
+                for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it), i++) {
+                        const char *key = json_object_iter_peek_name(&it);
+                        n += (i ? 1 : 0) + escaped_len(key, strlen(key)) + 1 +
+                             json_len(json_object_iter_peek_value(&it));
+                }
+                return n;
+        }
+        default:
+                return 0; /* doubles: never written here */
+        }
+}
+
+/*
+ * Print OBJ (taken over; may be NULL when R < 0) to OUT as one line, unless
+ * R < 0. Returns 0, R, or -ENOMEM.
+ *
+ * '/' is not escaped (JSON_C_TO_STRING_NOSLASHESCAPE): "unix:/run/x" reads
+ * as it did before json-c. json-c's serializer ignores most failures to
+ * grow its buffer: out of memory, it returns text with pieces missing (even
+ * invalid JSON) as if all went well. A failed append adds nothing, so the
+ * text's length is checked against the length the tree must have; a short
+ * text counts as -ENOMEM and nothing is written. (Parsing the text back
+ * would not do: json-c's parser crashes when it runs out of memory.) The
+ * check walks the tree once more: O(reply), no allocation.
+ */
+static int json_write(FILE *out, json_object *obj, int r)
+{
+        const char *text = NULL;
+        size_t len = 0;
+
+        if (r == 0)
+                text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                                         &len);
+        if (text && len == json_len(obj)) {
+                fwrite(text, 1, len, out);
+                fputc('\n', out);
+        } else if (r == 0) {
+                r = -ENOMEM;
+        }
+        json_object_put(obj);
+        return r;
+}
+
+static bool listener_paused(const struct status_listener *l)
+{
+        return l->pause_reasons[0] != NULL;
+}
+
+/* "pause": the pause reasons of all listeners of SVC, each once, in order. O(listeners × reasons²), a handful. */
+static json_object *pause_array(const struct status_service *svc)
+{
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; a && i < svc->n_listeners; i++) {
+                const char *const *why = svc->listeners[i].pause_reasons;
+                for (size_t k = 0; a && k < sizeof(svc->listeners[i].pause_reasons) / sizeof(*why) && why[k]; k++) {
+                        size_t j = 0, n = json_object_array_length(a);
+                        while (j < n && strcmp(json_object_get_string(json_object_array_get_idx(a, j)), why[k]) != 0)
+                                j++;
+                        if (j == n && append(a, json_utf8(why[k])) < 0)
+                                a = (json_object_put(a), NULL);
+                }
+        }
+        return a;
+}
+
+static json_object *service_object(const struct status_service *svc)
+{
+        json_object *o = json_object_new_object(), *listeners = json_object_new_array(),
+                    *failing = json_object_new_array(), *refused = json_object_new_object();
+        bool paused = false;
+        int r = 0;
+
+        if (!o || !listeners || !failing || !refused)
+                r = -ENOMEM;
+        for (size_t i = 0; r == 0 && i < svc->n_listeners; i++) {
+                const struct status_listener *l = &svc->listeners[i];
+                paused |= listener_paused(l);
+                r = append(listeners, json_utf8(l->listen));
+                if (r == 0 && l->open_error) {
+                        json_object *f = json_object_new_object();
+                        r = append(failing, f);
+                        if (r == 0)
+                                r = put(f, "listen", json_utf8(l->listen));
+                        if (r == 0)
+                                r = put(f, "error", json_utf8(strerror(-l->open_error)));
+                }
+        }
+        if (r == 0)
+                r = put(refused, "acl", json_object_new_uint64(svc->refused_acl));
+        if (r == 0)
+                r = put(refused, "per_source", json_object_new_uint64(svc->refused_per_source));
+        if (r == 0)
+                r = put(refused, "rate", json_object_new_uint64(svc->refused_rate));
+        if (r == 0)
+                r = put(o, "name", json_utf8(svc->name));
+        if (r == 0) {
+                r = put(o, "listeners", listeners);
+                listeners = NULL;
+        }
+        if (r == 0) {
+                r = put(o, "not_listening", failing);
+                failing = NULL;
+        }
+        if (r == 0)
+                r = put(o, "running", json_object_new_int64(svc->running));
+        if (r == 0)
+                r = put(o, "accepted", json_object_new_uint64(svc->accepted));
+        if (r == 0)
+                r = put(o, "failed", json_object_new_uint64(svc->failed));
+        if (r == 0) {
+                r = put(o, "refused", refused);
+                refused = NULL;
+        }
+        if (r == 0)
+                r = put(o, "paused", json_object_new_boolean(paused));
+        if (r == 0)
+                r = put(o, "pause", pause_array(svc));
+        json_object_put(listeners);
+        json_object_put(failing);
+        json_object_put(refused);
+        if (r < 0)
+                o = (json_object_put(o), NULL);
+        return o;
+}
+
+int status_write_status(FILE *out, const struct status_snapshot *s)
+{
+        json_object *o = json_object_new_object(), *services = json_object_new_array();
+        int r = o && services ? 0 : -ENOMEM;
+
+        if (r == 0)
+                r = put(o, "pid", json_object_new_int64(s->pid));
+        for (size_t i = 0; r == 0 && i < s->n_services; i++)
+                r = append(services, service_object(&s->services[i]));
+        if (r == 0) {
+                r = put(o, "services", services);
+                services = NULL;
+        }
+        if (r == 0)
+                r = put(o, "running", json_object_new_uint64(s->running));
+        if (r == 0)
+                r = put(o, "max_children", json_object_new_int64(s->max_children));
+        json_object_put(services);
+        return json_write(out, o, r);
+}
+
+int status_write_reload(FILE *out, size_t n_services, const char *error_lines, int r)
+{
+        json_object *o = json_object_new_object(), *errors = NULL;
+        int k = o ? 0 : -ENOMEM;
+
+        if (r == 0) {
+                if (k == 0)
+                        k = put(o, "ok", json_object_new_boolean(true));
+                if (k == 0)
+                        k = put(o, "services", json_object_new_uint64(n_services));
+                return json_write(out, o, k);
+        }
+        errors = json_object_new_array();
+        if (!errors)
+                k = -ENOMEM;
+        for (const char *line = error_lines; k == 0 && line && *line;) {
+                const char *nl = strchrnul(line, '\n');
+                if (nl > line) {
+                        char *text = strndup(line, (size_t)(nl - line));
+                        k = text ? append(errors, json_utf8(text)) : -ENOMEM;
+                        free(text);
+                }
+                line = *nl ? nl + 1 : nl;
+        }
+        if (k == 0 && json_object_array_length(errors) == 0)
+                k = append(errors, json_utf8(strerror(-r)));
+        if (k == 0)
+                k = put(o, "ok", json_object_new_boolean(false));
+        if (k == 0) {
+                k = put(o, "errors", errors);
+                errors = NULL;
+        }
+        json_object_put(errors);
+        return json_write(out, o, k);
+}
+
+size_t status_format_service(char *buf, size_t size, const struct status_service *s)
+{
+        size_t paused = 0;
+        int n;
+
+        if (size == 0)
+                return 0;
+        for (size_t i = 0; i < s->n_listeners; i++)
+                paused += listener_paused(&s->listeners[i]);
+        n = snprintf(buf, size,
+                     "listeners %zu (paused %zu), running %u, accepted %llu, failed %llu, refused acl %llu "
+                     "per-source %llu rate %llu",
+                     s->n_listeners, paused, s->running, (unsigned long long)s->accepted, (unsigned long long)s->failed,
+                     (unsigned long long)s->refused_acl, (unsigned long long)s->refused_per_source,
+                     (unsigned long long)s->refused_rate);
+        if (n < 0) {
+                buf[0] = '\0';
+                return 0;
+        }
+        return (size_t)n < size ? (size_t)n : size - 1;
 }
 
 /* ---- clients ---- */
+
+/* Where a client stands after some I/O: what the event callback does with it next. */
+enum client_state {
+        CLIENT_WAIT,   /* keep it: more of the request to read, or of the reply to send */
+        CLIENT_SENT,   /* the whole reply is sent: close it */
+        CLIENT_FAILED, /* EOF or an overlong line before a request, an I/O error, no memory: close it */
+        CLIENT_FREED,  /* the handler closed the status socket: the client is freed already, touch nothing */
+};
 
 static void socket_free(struct status_socket *s);
 
@@ -170,19 +440,19 @@ static void client_touch(struct status_client *c)
                 sd_event_source_set_time(c->timer, now + STATUS_CLIENT_TIMEOUT_USEC);
 }
 
-/* Send what is left of the reply without blocking. Returns 1 when all of it is sent, 0 to wait, -errno. */
-static int client_send(struct status_client *c)
+/* Send what is left of the reply without blocking: CLIENT_SENT, CLIENT_WAIT or CLIENT_FAILED. */
+static enum client_state client_send(struct status_client *c)
 {
         while (c->sent < c->reply_len) {
                 ssize_t n = send(c->fd, c->reply + c->sent, c->reply_len - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return errno == EAGAIN ? 0 : -errno;
+                        return errno == EAGAIN ? CLIENT_WAIT : CLIENT_FAILED;
                 }
                 c->sent += (size_t)n;
         }
-        return 1;
+        return CLIENT_SENT;
 }
 
 /* Run the handler for COMMAND; leaves the reply in c->reply. Returns 0 or -ENOMEM. */
@@ -213,8 +483,8 @@ static int client_serve(struct status_client *c, const char *command)
         return 0;
 }
 
-/* A complete request line is in c->request: answer it. Returns 0 to keep the client, < 0 to drop it. */
-static int client_request(struct status_client *c, size_t line_len)
+/* A complete request line is in c->request: answer it and start sending the reply. */
+static enum client_state client_request(struct status_client *c, size_t line_len)
 {
         struct status_socket *s = c->owner;
         int r;
@@ -229,22 +499,16 @@ static int client_request(struct status_client *c, size_t line_len)
                         (void)client_send(c);
                 client_free(c);
                 socket_free(s);
-                return 1; /* already freed: the caller must not touch c */
+                return CLIENT_FREED;
         }
-        if (r < 0)
-                return r;
-        r = sd_event_source_set_io_events(c->io, EPOLLOUT);
-        if (r < 0)
-                return r;
+        if (r < 0 || sd_event_source_set_io_events(c->io, EPOLLOUT) < 0)
+                return CLIENT_FAILED;
         client_touch(c);
-        r = client_send(c);
-        if (r > 0)
-                return -ECONNRESET; /* done: nothing else to do with this client */
-        return r;
+        return client_send(c);
 }
 
-/* Read what is there of the request line. Returns 0 to keep waiting, 1 if c is gone, < 0 to drop c. */
-static int client_read(struct status_client *c)
+/* Read what is there of the request line, and answer it once it is complete. */
+static enum client_state client_read(struct status_client *c)
 {
         for (;;) {
                 size_t room = sizeof(c->request) - c->request_len;
@@ -252,15 +516,15 @@ static int client_read(struct status_client *c)
                 ssize_t n;
 
                 if (room == 0)
-                        return -EMSGSIZE; /* STATUS_REQUEST_MAX bytes and no newline */
+                        return CLIENT_FAILED; /* STATUS_REQUEST_MAX bytes and no newline */
                 n = recv(c->fd, c->request + c->request_len, room, MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return errno == EAGAIN ? 0 : -errno;
+                        return errno == EAGAIN ? CLIENT_WAIT : CLIENT_FAILED;
                 }
                 if (n == 0)
-                        return -ECONNRESET; /* EOF before a full line */
+                        return CLIENT_FAILED; /* EOF before a full line */
                 nl = memchr(c->request + c->request_len, '\n', (size_t)n);
                 c->request_len += (size_t)n;
                 client_touch(c);
@@ -272,22 +536,21 @@ static int client_read(struct status_client *c)
 static int on_client_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
         struct status_client *c = userdata;
-        int r;
+        bool sending = c->reply != NULL;
 
-        if (!c->reply) {
-                r = client_read(c);
-                if (r > 0)
-                        return 0; /* freed together with its socket */
-        } else {
-                r = client_send(c);
-                if (r == 0)
-                        client_touch(c);
-                else if (r > 0)
-                        r = -ECONNRESET; /* all sent */
-        }
-        /* A client can fail, superd cannot: drop it quietly and carry on. */
-        if (r < 0)
+        switch (sending ? client_send(c) : client_read(c)) {
+        case CLIENT_WAIT:
+                if (sending)
+                        client_touch(c); /* reading touches on every bit of progress itself */
+                break;
+        case CLIENT_SENT:
+        case CLIENT_FAILED:
+                /* Done, or failed: a client can fail, superd cannot. Drop it quietly and carry on. */
                 client_free(c);
+                break;
+        case CLIENT_FREED:
+                break; /* freed together with its socket */
+        }
         return 0;
 }
 
@@ -363,46 +626,13 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-/*
- * Is a socket file at PATH served by a live process? Returns 0 if not (it is
- * stale), -EADDRINUSE if it is, or -errno if we cannot tell.
- */
-static int probe_stale(const struct sockaddr_un *sa, socklen_t len)
-{
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        int r = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EAGAIN)
-                r = -EADDRINUSE; /* accepted, or its backlog is full: alive either way */
-        else if (errno != ECONNREFUSED && errno != ENOENT)
-                r = -errno;
-        close(fd);
-        return r;
-}
-
-/*
- * Remove the socket file, unless it is no longer the one we bound. The name
- * can still be swapped between lstat() and unlink(), but unlink(2) only
- * removes a name from a folder that whoever swapped it can write anyway; it
- * never follows a symlink.
- */
-static void unlink_ours(const struct status_socket *s)
-{
-        struct stat st;
-
-        if (s->path && s->ino && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
-                unlink(s->path);
-}
-
 /* Stop listening and remove the socket file; clients stay. */
 static void socket_stop(struct status_socket *s)
 {
         s->io = sd_event_source_disable_unref(s->io);
         s->retry = sd_event_source_disable_unref(s->retry);
         if (s->fd >= 0) {
-                unlink_ours(s);
+                socket_file_unlink(s->path, &s->file);
                 close(s->fd);
                 s->fd = -1;
         }
@@ -419,33 +649,13 @@ static void socket_free(struct status_socket *s)
 
 int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void *userdata, struct status_socket **ret)
 {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        /* Born 0600 from the umask alone, never chmod'ed: no moment at which another user could connect. */
+        const struct socket_options o = {.backlog = LISTEN_BACKLOG, .socket_mode = 0600};
         struct status_socket *s;
-        struct stat st;
-        socklen_t len;
-        mode_t old_umask;
-        int file, r;
+        int r;
 
         if (!e || !path || !*path || !fn || !ret)
                 return -EINVAL;
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
-
-        if (lstat(path, &st) == 0) {
-                if (!S_ISSOCK(st.st_mode))
-                        return -EEXIST;
-                r = probe_stale(&sa, len);
-                if (r < 0)
-                        return r;
-                /* Swapped since lstat()? unlink(2) removes the name only, never a symlink's target. */
-                if (unlink(path) < 0 && errno != ENOENT)
-                        return -errno;
-        } else if (errno != ENOENT) {
-                return -errno;
-        }
-
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
@@ -454,52 +664,17 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
         s->userdata = userdata;
         s->path = strdup(path);
         if (!s->path) {
-                r = -ENOMEM;
-                goto fail;
+                free(s);
+                return -ENOMEM;
         }
-        s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (s->fd < 0) {
-                r = -errno;
-                goto fail;
-        }
-        /*
-         * Born 0600 from the umask alone, never chmod'ed: there is no moment at
-         * which another user could connect, and no call on a path that may be
-         * a symlink by then. superd is single-threaded.
-         */
-        old_umask = umask(0177);
-        r = bind(s->fd, (const struct sockaddr *)&sa, len) < 0 ? -errno : 0;
-        umask(old_umask);
+        s->fd = socket_listen_unix(path, SOCK_STREAM, &o, &s->file);
+        r = s->fd < 0 ? s->fd : sd_event_add_io(e, &s->io, s->fd, EPOLLIN, on_accept, s);
         if (r < 0) {
-                close(s->fd);
-                s->fd = -1;
-                goto fail;
+                socket_free(s);
+                return r;
         }
-        /*
-         * Remember which file is ours, so that we never remove another: the
-         * checked inode, or nothing if the name was swapped since bind(2)
-         * (then we give up, removing nothing).
-         */
-        file = socket_file_open_ours(AT_FDCWD, path, &st);
-        if (file < 0) {
-                r = file;
-                goto fail;
-        }
-        close(file);
-        s->dev = st.st_dev;
-        s->ino = st.st_ino;
-        if (listen(s->fd, LISTEN_BACKLOG) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = sd_event_add_io(e, &s->io, s->fd, EPOLLIN, on_accept, s);
-        if (r < 0)
-                goto fail;
         *ret = s;
         return 0;
-fail:
-        socket_free(s);
-        return r;
 }
 
 struct status_socket *status_socket_close(struct status_socket *s)

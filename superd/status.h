@@ -2,7 +2,10 @@
 /* The status socket: a local AF_UNIX stream socket that answers one-line requests (superctl) with JSON. */
 #pragma once
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
@@ -11,20 +14,29 @@
  *
  *   client: one request line, at most STATUS_REQUEST_MAX bytes including
  *           the '\n' (a trailing "\r" is ignored): "status" or "reload".
- *   server: one JSON object, then it closes the connection. The handler
- *           (server.c) writes it; the replies are:
+ *   server: one JSON object and a '\n', then it closes the connection. The
+ *           handler (server.c) answers, with status_write_status() and
+ *           status_write_reload() for the first two:
  *
  *   status  {"pid":N,"services":[{"name":"x","listeners":["127.0.0.1:7"],
  *            "not_listening":[{"listen":"[::]:7","error":"Address in use"}],
  *            "running":0,"accepted":0,"failed":0,
- *            "refused":{"acl":0,"per_source":0,"rate":0},"paused":false},
+ *            "refused":{"acl":0,"per_source":0,"rate":0},"paused":false,
+ *            "pause":[]},
  *            ...],"running":N,"max_children":N}
  *           not_listening: listeners that could not be opened and are
  *           being retried (usually empty); the counters are kept across
- *           reloads while the service keeps its name.
+ *           reloads while the service keeps its name. pause: why listeners
+ *           of the service are not watched, each reason once, in the order
+ *           of the listeners: "max-instances", "max-children", "wait",
+ *           "rate", "back-off"; paused is true iff pause is not empty.
  *   reload  {"ok":true,"services":N}
  *           {"ok":false,"errors":["FILE:LINE: message", ...]}
  *   other   {"error":"unknown command"}
+ *
+ * Keys appear in the order shown; clients must ignore keys they do not
+ * know. Strings are UTF-8: bytes that are not valid UTF-8 (file names,
+ * mostly) are sent as U+FFFD, control characters are escaped; '/' is not.
  *
  * A handler that fails (returns -errno) makes the module discard what it
  * wrote and send {"error":"<strerror text>"} instead.
@@ -38,6 +50,8 @@
  * Each client holds one fd, one io source and one idle timer of
  * STATUS_CLIENT_TIMEOUT_USEC; at most STATUS_CLIENTS_MAX are served at once,
  * more are accepted and closed at once. superd never blocks on a client.
+ * Writing a reply builds it as a json-c tree first: O(services + listeners)
+ * allocations per "status", only when a client asks.
  */
 
 /* Longest request line in bytes, '\n' included; longer ones get the connection closed. */
@@ -74,19 +88,21 @@ struct status_socket;
  * current directory, at most 107 bytes), with mode 0600, listen on it and
  * serve requests from event loop E with FN(command, out, USERDATA).
  *
- * The parent folder must exist. A socket file already at PATH is replaced
+ * Bound by socket_listen_unix() (socket.h), the binder listeners use too:
+ * the parent folder must exist; a socket file already at PATH is replaced
  * if nothing accepts connections on it (left behind by a superd that
  * died); a live one is not stolen. The mode comes from the umask around
  * bind(2) alone; nothing is ever changed through PATH, which whoever can
  * write its folder could swap for a symlink.
  *
  * Returns 0 and sets *RET (free with status_socket_close()), or -errno with
- * *RET untouched: -ENAMETOOLONG (PATH too long for sun_path), -EEXIST (PATH
- * exists and is not a socket: a symlink is not followed), -EADDRINUSE
- * (another process serves PATH), -ENOENT (no parent folder), -ENOTSOCK (the
- * file was replaced right after bind(2): nothing is removed then), -EACCES,
- * -ENOMEM, or what socket(2), bind(2), listen(2) or sd_event_add_io()
- * returned. Does not log.
+ * *RET untouched: -EINVAL (an argument is NULL or PATH is empty),
+ * -ENAMETOOLONG (PATH too long for sun_path), -EISDIR (PATH ends in '/'),
+ * -EEXIST (PATH exists and is not a socket: a symlink is not followed),
+ * -EADDRINUSE (another process serves PATH), -ENOENT (no parent folder),
+ * -ENOTSOCK (the file was replaced right after bind(2): nothing is removed
+ * then), -EACCES, -ENOMEM, or what socket(2), bind(2), listen(2) or
+ * sd_event_add_io() returned. Does not log.
  */
 int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void *userdata, struct status_socket **ret);
 
@@ -98,8 +114,58 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
 struct status_socket *status_socket_close(struct status_socket *s);
 
 /*
- * Write S to OUT as a JSON string literal: quotes around it, '"', '\\' and
- * control characters escaped, bytes that are not valid UTF-8 replaced by
- * U+FFFD, so the output is always valid JSON. S == NULL writes `null`.
+ * The state the "status" reply and SIGUSR1 report: plain data that the
+ * server fills and owns (every pointer is borrowed for the call; strings
+ * never NULL, any bytes: they are made valid UTF-8 for JSON).
  */
-void status_json_string(FILE *out, const char *s);
+struct status_listener {
+        const char *listen;           /* as written in the drop-in */
+        int open_error;               /* 0: open; -errno of the last failed attempt to open it (being retried) */
+        const char *pause_reasons[8]; /* NULL-terminated names of why it is not watched ("max-instances",
+                                         "max-children", "wait", "rate", "back-off"); empty: watched */
+};
+
+struct status_service {
+        const char *name;
+        const struct status_listener *listeners;
+        size_t n_listeners;
+        unsigned running;
+        uint64_t accepted, failed, refused_acl, refused_per_source, refused_rate;
+};
+
+struct status_snapshot {
+        pid_t pid;
+        const struct status_service *services;
+        size_t n_services;
+        size_t running; /* handlers of all services */
+        unsigned max_children;
+};
+
+/*
+ * Write the reply to "status" as one JSON object and a '\n' (grammar
+ * above) to OUT. Returns 0 or -ENOMEM (json-c could not allocate; nothing
+ * is written then). Errors of OUT itself show at its fclose(3).
+ */
+int status_write_status(FILE *out, const struct status_snapshot *s);
+
+/*
+ * Write the reply to "reload" and a '\n' to OUT: {"ok":true,"services":N}
+ * when R is 0 (ERROR_LINES is ignored then), else {"ok":false,"errors":[...]}
+ * with one entry per non-empty '\n'-separated line of ERROR_LINES (may be
+ * NULL), or, if it has none (out of memory, stopping), the text of
+ * strerror(-R). Returns 0 or -ENOMEM, as status_write_status().
+ */
+int status_write_reload(FILE *out, size_t n_services, const char *error_lines, int r);
+
+/* Room for any line status_format_service() writes, with its NUL. */
+#define STATUS_SERVICE_LINE_MAX 256
+
+/*
+ * One line of text for SIGUSR1 from the same snapshot, into BUF of SIZE
+ * bytes (STATUS_SERVICE_LINE_MAX is always enough; less truncates):
+ * "listeners 2 (paused 0), running 0, accepted 3, failed 0, refused acl 0
+ * per-source 0 rate 0", where paused counts the listeners with a pause
+ * reason. The service's name is not in it (the log context carries it).
+ * Returns the length of what is in BUF, NUL excluded.
+ */
+size_t status_format_service(char *buf, size_t size, const struct status_service *s);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What a handler gets (DESIGN §5): fds, environment, signal state, session, credentials, cwd, stderr. */
+/* What a handler gets (DESIGN.md §5): fds, environment, signal state, session, credentials, cwd, stderr. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Lifecycle and observability (DESIGN §6): sd_notify READY/RELOADING/STOPPING
+ * Lifecycle and observability (DESIGN.md §6): sd_notify READY/RELOADING/STOPPING
  * through NOTIFY_SOCKET, SIGUSR1 counters, and the status socket as superctl
  * sees it (status, reload with FILE:LINE errors, mode 0600, removed at stop,
  * no wake-ups once its clients are gone).

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reload on SIGHUP (DESIGN §2, §6, §7): services are added and removed,
+ * Reload on SIGHUP (DESIGN.md §2, §6, §7): services are added and removed,
  * unchanged listeners keep their socket (and their backlog) even when they
  * move to another service, nothing is refused during a reload, a bad drop-in
  * leaves the running set untouched, and running handlers are neither killed

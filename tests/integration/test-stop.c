@@ -13,7 +13,7 @@
 
 TestSuite(stop, .init = h_setup, .fini = h_teardown, .timeout = 60);
 
-/* SIGTERM, then SIGKILL after this many seconds (DESIGN §6 stop-timeout, 5 s). */
+/* SIGTERM, then SIGKILL after this many seconds (DESIGN.md §6 stop-timeout, 5 s). */
 #define STOP_TIMEOUT_S 5.0
 
 /* Start one service NAME running ARGV (a confuse list body) on 127.0.0.1 and [::1] PORT. */

@@ -20,7 +20,7 @@ static void add(struct child_table *t, pid_t pid)
 
         cr_assert_not_null(c, "children_add(%d) failed", (int)pid);
         cr_assert_eq(c->pid, pid);
-        cr_assert_eq(c->svc, NULL, "a new record has only pid set");
+        cr_assert_eq(c->service, NULL, "a new record has only pid set");
         cr_assert_eq(c->start_usec, 0, "a new record has only pid set");
         cr_assert_not(c->term_sent, "a new record has only pid set");
         c->start_usec = tag(pid);

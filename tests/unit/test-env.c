@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of env.c: the exact environment a handler gets (DESIGN §5). */
+/* Unit tests of env.c: the exact environment a handler gets (DESIGN.md §5). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/* The accept path: a listener is readable; admit, then start a handler, a builtin, or a wait = yes handler. */
+#include "accept.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "admission.h"
+#include "builtin.h"
+#include "listener.h"
+#include "log.h"
+#include "reap.h"
+#include "server.h"
+#include "service.h"
+#include "spawn.h"
+
+#define ACCEPT_BATCH 32 /* connections accepted per wakeup, so one port cannot starve others */
+
+/*
+ * Start a handler of l's service on `fd` (a connection, or the listening
+ * socket itself in wait mode: then listen_pid is the LISTEN_PID slot) with
+ * the per-connection environment already in srv->conn_env, and record it.
+ * `source` (NULL when not counted) was acquired in the service's per-source
+ * table: the record releases it at exit, or this does at once on failure.
+ * Returns the pid, or -errno when no process was created: logged, except
+ * -EAGAIN and -ENOMEM, which the caller answers by backing off. A handler
+ * whose execve fails shows when it is reaped (reap.c).
+ */
+static int start_handler(struct listener *l, int fd, const struct sockaddr_in6 *remote, char *listen_pid,
+                         const struct source_key *source)
+{
+        struct service_state *st = l->service;
+        struct server *srv = st->server;
+        const struct service *conf = st->conf;
+        struct child *c;
+        pid_t pid;
+        int r;
+
+        struct spawn_plan plan = {
+                .argv = conf->argv,
+                .envp = st->env.envp,
+                .env_text = srv->conn_env,
+                .env_text_size = sizeof(srv->conn_env),
+                .conn_fd = fd,
+                .stderr_fd = conf->stderr_mode == STDERR_SOCKET ? fd
+                             : conf->stderr_mode == STDERR_NULL ? srv->devnull
+                                                                : st->stderr_fd,
+                .set_creds = st->set_creds,
+                .uid = conf->uid,
+                .gid = conf->gid,
+                .groups = conf->groups,
+                .n_groups = conf->n_groups,
+                .listen_pid = listen_pid,
+                .process = &conf->process,
+        };
+        st->count.accepted++;
+        /* Room for the record first: every child started is tracked, and holds its service. */
+        r = children_reserve(&srv->children);
+        if (r >= 0)
+                r = spawn_handler(&plan, &pid);
+        if (r < 0) {
+                st->count.failed++;
+                if (source)
+                        source_release(&st->sources, source);
+                if (r != -EAGAIN && r != -ENOMEM)
+                        log_error_errno(r, "service %s: cannot start a handler: %m", conf->name);
+                return r;
+        }
+        c = children_add(&srv->children, pid);
+        c->service = st;
+        c->start_usec = server_now(srv);
+        c->remote = *remote;
+        c->wait_listener = listen_pid ? l : NULL;
+        c->counted_source = source != NULL;
+        if (source)
+                c->source = *source;
+        if (conf->timeout && reap_arm_timeout(srv, c, conf->timeout) < 0)
+                log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = conf->name, .pid = pid },
+                            "cannot set the timeout of handler %d: it may run for ever", (int)pid);
+        service_handler_started(st);
+        if (log_enabled(LOG_DEBUG)) {
+                char addr[ADDR_STRLEN];
+                log_ctx_msg(LOG_DEBUG,
+                            &(struct log_ctx){ .service = conf->name,
+                                               .pid = pid,
+                                               .remote = addr_format_peer(remote, addr, sizeof(addr)) },
+                            "accept %s pid %d", addr, (int)pid);
+        }
+        return pid;
+}
+
+/* Count a refusal by reason and log it (rate-limited); max-rate also pauses the service. */
+static void refuse(struct service_state *st, enum admission verdict, const struct sockaddr_in6 *remote)
+{
+        switch (verdict) {
+        case REFUSE_ACL:
+                st->count.refused_acl++;
+                service_log_refusal(st, remote, "not allowed (allow/deny)");
+                break;
+        case REFUSE_RATE:
+                st->count.refused_rate++;
+                service_log_refusal(st, remote, "max-rate exceeded");
+                service_rate_pause(st);
+                break;
+        case REFUSE_PER_SOURCE:
+                st->count.refused_per_source++;
+                service_log_refusal(st, remote, "max-per-source reached");
+                break;
+        case ADMIT:
+                break;
+        }
+}
+
+/* A builtin stream connection ended. */
+static void builtin_done(void *userdata)
+{
+        service_handler_ended(userdata);
+}
+
+/*
+ * wait = no: admit the accepted connection fd, then serve it with a builtin
+ * or a handler. Takes ownership of fd. Returns what start_handler()
+ * returns, or 0 for a refused connection or a builtin.
+ */
+static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *remote)
+{
+        struct service_state *st = l->service;
+        struct server *srv = st->server;
+        const struct sockaddr *local = (const struct sockaddr *)&l->local, *peer = NULL;
+        struct sockaddr_in6 local_buf;
+        struct source_key key;
+        enum admission verdict;
+        bool counted;
+        int r;
+
+        if (l->local.sin6_family == AF_UNIX)
+                *remote = (struct sockaddr_in6){ .sin6_family = AF_UNIX };
+        else
+                peer = (const struct sockaddr *)remote;
+        verdict = admission_check(st->conf, &st->rate, &st->sources, peer, server_now(srv), &key, &counted);
+        if (verdict != ADMIT) {
+                refuse(st, verdict, remote);
+                close(fd);
+                return 0;
+        }
+        if (st->conf->builtin) {
+                /* superd -t refuses max-per-source on builtins: nothing was counted. */
+                st->count.accepted++;
+                if (builtin_stream_start(srv->event, st->conf->builtin, fd, builtin_done, st) < 0)
+                        st->count.failed++; /* fd closed by builtin_stream_start() */
+                else
+                        service_handler_started(st);
+                return 0;
+        }
+        if (!peer) {
+                struct ucred cred;
+                socklen_t len = sizeof(cred);
+                bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+                handler_env_unix(&st->env, srv->conn_env, known ? &cred : NULL);
+        } else {
+                if (l->wildcard) {
+                        socklen_t len = sizeof(local_buf);
+                        if (getsockname(fd, (struct sockaddr *)&local_buf, &len) == 0)
+                                local = (const struct sockaddr *)&local_buf;
+                }
+                handler_env_connect(&st->env, srv->conn_env, peer, local);
+        }
+        r = start_handler(l, fd, remote, NULL, counted ? &key : NULL);
+        close(fd);
+        return r;
+}
+
+/*
+ * wait = yes: hand the listening socket itself to one handler (inetd wait,
+ * systemd Accept=no) and stop watching it until that handler exits. The
+ * handler gets it blocking, as a daemon started by systemd would. max-rate
+ * counts the starts: a handler that leaves its datagram is not restarted
+ * at once for ever (xinetd's cps, systemd's TriggerLimitBurst=).
+ */
+static void handle_wait(struct listener *l)
+{
+        struct service_state *st = l->service;
+        const struct service *conf = st->conf;
+        const char *proto = l->local.sin6_family == AF_UNIX ? "UNIX" : conf->socket_type == SOCK_DGRAM ? "UDP" : "TCP";
+        struct sockaddr_in6 none = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
+        char *listen_pid;
+        int flags, r;
+
+        if (rate_limit_exceeded(&st->rate, server_now(st->server), conf->max_rate)) {
+                service_rate_pause(st);
+                return;
+        }
+        flags = fcntl(l->fd, F_GETFL);
+        listener_pause(l, PAUSE_WAIT);
+        (void)fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
+        listen_pid = handler_env_listen(&st->env, st->server->conn_env, proto, conf->name);
+        r = start_handler(l, l->fd, &none, listen_pid, NULL);
+        if (r < 0) {
+                /* The socket stays readable: retry later rather than at once. */
+                (void)fcntl(l->fd, F_SETFL, flags | O_NONBLOCK);
+                listener_resume(l, PAUSE_WAIT);
+                listener_back_off(l, strerror(-r));
+        }
+}
+
+/* max-instances reached: pause l until a handler of its service exits; logged once per episode, rate-limited. */
+static void pause_at_service_limit(struct listener *l)
+{
+        struct service_state *st = l->service;
+        uint64_t n;
+
+        if (!st->limit_reached) {
+                st->limit_reached = true;
+                if (limited_log_pass(st->server->event, &st->limit_log, &n))
+                        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name },
+                                    "max-instances (%u) reached: not accepting until a handler exits (%llu more "
+                                    "time(s) in the last %llu s)",
+                                    st->conf->max_instances, (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+        }
+        listener_pause(l, PAUSE_SERVICE_LIMIT);
+}
+
+int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct listener *l = userdata;
+        struct service_state *st = l->service;
+        struct server *srv = st->server;
+        const struct service *conf = st->conf;
+
+        if (conf->builtin && conf->socket_type == SOCK_DGRAM) {
+                builtin_dgram_serve(conf->builtin, fd, srv->builtin_ports, srv->n_builtin_ports);
+                return 0;
+        }
+        for (int i = 0; i < ACCEPT_BATCH && !l->paused; i++) {
+                struct sockaddr_in6 remote;
+                socklen_t len = sizeof(remote);
+                int c, r;
+
+                if (service_at_limit(st)) {
+                        pause_at_service_limit(l);
+                        return 0;
+                }
+                if (!conf->builtin && server_at_global_limit(srv)) {
+                        server_pause_global(srv, l);
+                        return 0;
+                }
+                if (conf->wait) {
+                        handle_wait(l);
+                        return 0;
+                }
+                /* Blocking socket for a handler (inetd semantics); builtins need it non-blocking. */
+                c = accept4(fd, (struct sockaddr *)&remote, &len, SOCK_CLOEXEC | (conf->builtin ? SOCK_NONBLOCK : 0));
+                if (c < 0) {
+                        switch (errno) {
+                        case EAGAIN:
+                                listener_back_off_reset(l);
+                                return 0;
+                        case EINTR:
+                        case ECONNABORTED:
+                        case EPROTO:
+                        case EPERM: /* firewall verdicts */
+                                continue;
+                        default:
+                                /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse: never spin on it. */
+                                listener_back_off(l, strerror(errno));
+                                return 0;
+                        }
+                }
+                r = handle_connection(l, c, &remote);
+                if (r == -EAGAIN || r == -ENOMEM) {
+                        /* No process could be created: stop accepting for a while. */
+                        listener_back_off(l, strerror(-r));
+                        return 0;
+                }
+        }
+        return 0;
+}

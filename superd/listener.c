@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/* The runtime listener: one listening socket of a service, watched, paused for a set of reasons, retried. */
+#include "listener.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accept.h"
+#include "builtin.h"
+#include "log.h"
+#include "server.h"
+#include "service.h"
+
+#define BACK_OFF_MIN_USEC (10 * 1000ULL)       /* first pause after EMFILE and friends */
+#define BACK_OFF_MAX_USEC (1000 * 1000ULL)
+#define OPEN_RETRY_MIN_USEC (1000 * 1000ULL)   /* a listener that cannot be opened: first retry */
+#define OPEN_RETRY_MAX_USEC (60 * 1000000ULL)  /* ... doubling up to this */
+
+const char *pause_reason_name(enum pause_reason r)
+{
+        switch (r) {
+        case PAUSE_SERVICE_LIMIT:
+                return "max-instances";
+        case PAUSE_GLOBAL_LIMIT:
+                return "max-children";
+        case PAUSE_WAIT:
+                return "wait";
+        case PAUSE_RATE:
+                return "rate";
+        case PAUSE_BACK_OFF:
+                return "back-off";
+        }
+        return "?";
+}
+
+size_t listener_index(const struct listener *l)
+{
+        return (size_t)(l - l->service->listeners);
+}
+
+static const char *listen_text(const struct listener *l)
+{
+        return l->service->conf->listen_text[listener_index(l)];
+}
+
+/* The one place that turns the io source on or off: on exactly when no reason is left. */
+static void update_io(struct listener *l)
+{
+        if (l->io)
+                (void)sd_event_source_set_enabled(l->io, l->paused ? SD_EVENT_OFF : SD_EVENT_ON);
+}
+
+void listener_pause(struct listener *l, enum pause_reason why)
+{
+        l->paused |= why;
+        update_io(l);
+}
+
+void listener_resume(struct listener *l, enum pause_reason why)
+{
+        if (!(l->paused & why))
+                return;
+        l->paused &= ~(unsigned)why;
+        update_io(l);
+}
+
+static int on_back_off_end(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        listener_resume(userdata, PAUSE_BACK_OFF);
+        return 0;
+}
+
+void listener_back_off(struct listener *l, const char *why)
+{
+        struct server *srv = l->service->server;
+
+        l->retry_usec = l->retry_usec ? l->retry_usec * 2 : BACK_OFF_MIN_USEC;
+        if (l->retry_usec > BACK_OFF_MAX_USEC)
+                l->retry_usec = BACK_OFF_MAX_USEC;
+        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = l->service->conf->name },
+                    "%s; pausing the listener for %llu ms", why, (unsigned long long)(l->retry_usec / 1000));
+        if (server_arm_timer(srv, &l->retry, server_now(srv) + l->retry_usec, on_back_off_end, l) < 0)
+                return; /* better to spin than to go deaf */
+        listener_pause(l, PAUSE_BACK_OFF);
+}
+
+void listener_back_off_reset(struct listener *l)
+{
+        l->retry_usec = 0;
+}
+
+/* Open (or adopt) l and watch it. Returns 0, or -errno with nothing left open; not logged. */
+static int open_one(struct listener *l)
+{
+        struct service_state *st = l->service;
+        const struct service *conf = st->conf;
+        const struct listen_addr *a = &conf->listen[listener_index(l)];
+        socklen_t len = sizeof(l->local);
+        int r = 0;
+
+        l->fd = activation_take(&st->server->activation, conf->socket_type, a);
+        l->adopted = l->fd >= 0;
+        l->file = (struct socket_file){ 0 };
+        if (l->adopted)
+                log_info("service %s: adopted the passed socket for %s", conf->name, listen_text(l));
+        else
+                l->fd = socket_listen(a, conf->socket_type, &conf->sockopt, &l->file);
+        if (l->fd < 0)
+                return l->fd;
+        /* Truncated for AF_UNIX, which only needs the family. */
+        if (getsockname(l->fd, (struct sockaddr *)&l->local, &len) < 0)
+                r = -errno;
+        if (r == 0 && conf->builtin)
+                r = builtin_listener_prepare(l->fd);
+        if (r == 0)
+                r = sd_event_add_io(st->server->event, &l->io, l->fd, EPOLLIN, accept_on_ready, l);
+        if (r < 0) {
+                if (!l->adopted)
+                        socket_unlink(a, &l->file);
+                close(l->fd);
+                l->fd = -1;
+                return r;
+        }
+        l->wildcard = l->local.sin6_family == AF_INET6
+                              ? IN6_IS_ADDR_UNSPECIFIED(&l->local.sin6_addr)
+                              : l->local.sin6_family == AF_INET &&
+                                        ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
+        if (st->rate_paused)
+                listener_pause(l, PAUSE_RATE);
+        log_debug("service %s: listening on %s", conf->name, listen_text(l));
+        return 0;
+}
+
+static int on_open_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct listener *l = userdata;
+
+        if (listener_start(l) == 0)
+                server_notify_status(l->service->server, NULL);
+        return 0;
+}
+
+int listener_start(struct listener *l)
+{
+        struct server *srv = l->service->server;
+        const struct service *conf = l->service->conf;
+        int r = open_one(l);
+
+        if (r == 0) {
+                if (l->open_error)
+                        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = conf->name }, "listening on %s now",
+                                    listen_text(l));
+                l->open_error = 0;
+                l->retry = sd_event_source_disable_unref(l->retry); /* may be the timer running this: freed after it */
+                l->retry_usec = 0;
+                return 0;
+        }
+        l->retry_usec = l->open_error ? l->retry_usec * 2 : OPEN_RETRY_MIN_USEC;
+        if (l->retry_usec > OPEN_RETRY_MAX_USEC)
+                l->retry_usec = OPEN_RETRY_MAX_USEC;
+        /* The first failure at error, each retry that fails again only at debug: one line per listener. */
+        errno = -r;
+        log_ctx_msg(l->open_error ? LOG_DEBUG : LOG_ERR, &(struct log_ctx){ .service = conf->name },
+                    "cannot listen on %s (%s:%u): %m%s; retrying in %llu s", listen_text(l), conf->file, conf->line,
+                    r == -EEXIST ? " (a file that is not a socket is in the way)" : "",
+                    (unsigned long long)(l->retry_usec / 1000000ULL));
+        l->open_error = r;
+        if (server_arm_timer(srv, &l->retry, server_now(srv) + l->retry_usec, on_open_retry, l) < 0)
+                log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = conf->name },
+                            "cannot arm the retry timer: %s stays closed until the next reload", listen_text(l));
+        return r;
+}
+
+void listener_close(struct listener *l)
+{
+        l->io = sd_event_source_disable_unref(l->io);
+        l->retry = sd_event_source_disable_unref(l->retry);
+        if (l->fd >= 0) {
+                if (!l->adopted)
+                        socket_unlink(&l->service->conf->listen[listener_index(l)], &l->file);
+                close(l->fd);
+        }
+        l->fd = -1;
+}
+
+void listener_take_over(struct listener *l, struct listener *prev)
+{
+        l->fd = prev->fd;
+        l->io = prev->io;
+        l->file = prev->file;
+        l->local = prev->local;
+        l->wildcard = prev->wildcard;
+        l->adopted = prev->adopted;
+        prev->fd = -1;
+        prev->io = NULL;
+        prev->moved_to = l;
+        (void)sd_event_source_set_userdata(l->io, l);
+        /* Only a wait handler carries over: it still holds the socket. Limits are the new service's. */
+        l->paused = prev->paused & PAUSE_WAIT;
+        update_io(l);
+}
