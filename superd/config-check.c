@@ -68,6 +68,20 @@ bool check_combination(struct config_report *r, const struct service *s)
                 BAD("ipv6-only needs an IPv6 address ([V6]:PORT or *:PORT)", s->name);
         if ((s->socket_user || s->socket_group || o->socket_mode != 0666) && !unix_file)
                 BAD("socket-user, socket-group and socket-mode apply to unix:/path addresses only", s->name);
+        /* The header precedes a connection's data: a dgram or wait = yes handler gets no connection to read it from. */
+        if (s->proxy_protocol && (s->socket_type != SOCK_STREAM || s->wait))
+                BAD("proxy-protocol needs a stream service with wait = no", s->name);
+        /* Anyone who reaches an IP listener could claim any client address: only trusted balancers may. */
+        if (s->proxy_protocol && ip && !s->n_proxy_from)
+                BAD("proxy-protocol on IP addresses needs proxy-from (the balancers allowed to send a header)",
+                    s->name);
+        /* Not printed without proxy-protocol (so -t parses back the same), and a sign of a forgotten one. */
+        if (!s->proxy_protocol && s->n_proxy_from)
+                BAD("proxy-from applies only with proxy-protocol", s->name);
+        if (!s->proxy_protocol && s->proxy_timeout != PROXY_TIMEOUT_DEFAULT)
+                BAD("proxy-timeout applies only with proxy-protocol", s->name);
+        if (!s->proxy_protocol && s->proxy_health_close)
+                BAD("proxy-health applies only with proxy-protocol", s->name);
         if (strv_length(s->env) + strv_length(s->pass_env) > SERVICE_ENV_MAX)
                 BAD("env and pass-env: more than %d variables", s->name, SERVICE_ENV_MAX);
 #undef BAD

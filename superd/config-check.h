@@ -18,7 +18,7 @@ bool check_listen_twice(struct config_report *r, const struct service *s);
 /*
  * Report every setting of s that is valid alone but not with the others
  * (seqpacket over IP, a builtin with process settings, allow on a dgram
- * service, ...). s must be complete (keys_apply() and its defaults done).
+ * service, proxy-from without proxy-protocol, ...). s must be complete (keys_apply() and its defaults done).
  * Returns true when there was none.
  */
 bool check_combination(struct config_report *r, const struct service *s);

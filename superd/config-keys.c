@@ -46,6 +46,7 @@ enum print_when {
         PRINT_NONZERO,
         PRINT_NONNEG, /* -1 means "inherit superd's own" */
         PRINT_GIVEN,  /* the given_offset flag is set */
+        PRINT_PROXY,  /* proxy-protocol is set: the key applies only then (config-check.c) */
 };
 
 struct key {
@@ -104,6 +105,32 @@ static int word_stderr(const char *s, long *ret)
 static const char *name_stderr(long v)
 {
         return value_stderr_mode_name((enum stderr_mode)v);
+}
+
+static int word_proxy_protocol(const char *s, long *ret)
+{
+        int v = value_proxy_protocol(s);
+
+        *ret = v;
+        return v < 0 ? v : 0;
+}
+
+static const char *name_proxy_protocol(long v)
+{
+        return value_proxy_protocol_name((unsigned)v);
+}
+
+static int word_proxy_health(const char *s, long *ret)
+{
+        int v = value_proxy_health(s);
+
+        *ret = v;
+        return v < 0 ? v : 0;
+}
+
+static const char *name_proxy_health(long v)
+{
+        return value_proxy_health_name(v != 0);
 }
 
 static int word_mode(const char *s, long *ret)
@@ -257,7 +284,8 @@ static void print_rate(FILE *out, const struct service *s)
         { .name = n, .type = KEY_WORD, .offset = AT(f), .field = ft, .word = parse, .expected = expect, __VA_ARGS__ }
 #define TEXT(n, f, ...)  { .name = n, .type = KEY_TEXT, .offset = AT(f), __VA_ARGS__ }
 #define TEXTS(n, f, ...) { .name = n, .type = KEY_TEXTS, .offset = AT(f), __VA_ARGS__ }
-#define CIDRS(n, f, count) { .name = n, .type = KEY_CIDRS, .offset = AT(f), .count_offset = AT(count) }
+#define CIDRS(n, f, count, ...) \
+        { .name = n, .type = KEY_CIDRS, .offset = AT(f), .count_offset = AT(count), __VA_ARGS__ }
 
 /* In the order `superd -t` prints them. Ranges: counts to CONFIG_COUNT_MAX, bytes, seconds. */
 static const struct key keys[] = {
@@ -293,6 +321,12 @@ static const struct key keys[] = {
     INT("rate-pause", rate_pause, FIELD_UINT, 1, 86400),
     CIDRS("allow", allow, n_allow),
     CIDRS("deny", deny, n_deny),
+    WORD("proxy-protocol", proxy_protocol, FIELD_UINT, word_proxy_protocol, "no, v1, v2 or any",
+         .print_word = name_proxy_protocol),
+    CIDRS("proxy-from", proxy_from, n_proxy_from, .when = PRINT_PROXY),
+    INT("proxy-timeout", proxy_timeout, FIELD_UINT, 1, 3600, .when = PRINT_PROXY),
+    WORD("proxy-health", proxy_health_close, FIELD_BOOL, word_proxy_health, "spawn or close",
+         .print_word = name_proxy_health, .when = PRINT_PROXY),
     INT("timeout", timeout, FIELD_UINT, 0, 31536000, .zero_note = "  # none"),
     INT("nice", process.nice, FIELD_INT, -20, 19, .given_offset = AT(process.set_nice), .when = PRINT_GIVEN),
     WORD("umask", process.umask, FIELD_INT, word_mode, "octal permission bits such as 022", .octal = true,
@@ -634,6 +668,8 @@ static void key_print(FILE *out, const struct key *k, const struct service *s)
         const void *p = cfield_of(s, k->offset);
         long long v;
 
+        if (k->when == PRINT_PROXY && !s->proxy_protocol)
+                return;
         if (k->print) {
                 k->print(out, s);
                 return;

@@ -10,11 +10,15 @@
 
 #define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* PROXY_*: set per connection of a proxy-protocol service (env.c). */
 static const char *const reserved_vars[] = {
-    "PATH",       "SUPERD_SERVICE", "PROTO",          "TCPREMOTEIP",  "TCPREMOTEPORT",
-    "TCPLOCALIP", "TCPLOCALPORT",   "REMOTE_ADDR",    "REMOTE_PORT",  "NOTIFY_SOCKET",
-    "LISTEN_PID", "LISTEN_FDS",     "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC",
+    "PATH",           "SUPERD_SERVICE", "PROTO",         "TCPREMOTEIP",     "TCPREMOTEPORT",   "TCPLOCALIP",
+    "TCPLOCALPORT",   "REMOTE_ADDR",    "REMOTE_PORT",   "NOTIFY_SOCKET",   "LISTEN_PID",      "LISTEN_FDS",
+    "LISTEN_FDNAMES", "WATCHDOG_PID",   "WATCHDOG_USEC", "PROXY_PEER_ADDR", "PROXY_AUTHORITY", "PROXY_UNIQUE_ID",
 };
+
+/* proxy-protocol words, indexed by the set of versions: 1 = PROXY_V1, 2 = PROXY_V2 (proxy.h), 3 = both. */
+static const char *const proxy_protocol_names[] = {"no", "v1", "v2", "any"};
 
 static const char *const socket_type_names[] = {
     [SOCK_STREAM] = "stream",
@@ -52,6 +56,29 @@ int value_stderr_mode(const char *s)
 const char *value_stderr_mode_name(enum stderr_mode m)
 {
         return m == STDERR_SOCKET ? "socket" : m == STDERR_NULL ? "null" : "log";
+}
+
+int value_proxy_protocol(const char *s)
+{
+        for (size_t i = 0; i < ELEMENTS(proxy_protocol_names); i++)
+                if (strcmp(s, proxy_protocol_names[i]) == 0)
+                        return (int)i;
+        return -EINVAL;
+}
+
+const char *value_proxy_protocol_name(unsigned versions)
+{
+        return versions < ELEMENTS(proxy_protocol_names) ? proxy_protocol_names[versions] : NULL;
+}
+
+int value_proxy_health(const char *s)
+{
+        return strcmp(s, "spawn") == 0 ? 0 : strcmp(s, "close") == 0 ? 1 : -EINVAL;
+}
+
+const char *value_proxy_health_name(bool close)
+{
+        return close ? "close" : "spawn";
 }
 
 int value_rate(const char *s, unsigned *ret)

@@ -56,6 +56,7 @@ struct service *service_free(struct service *s)
         strv_free(s->pass_env);
         free(s->allow);
         free(s->deny);
+        free(s->proxy_from);
         free(s->process.working_directory);
         free(s);
         return NULL;
@@ -255,6 +256,7 @@ static int load_main(struct loader *l, struct config *c, const char *main_file, 
             .sockopt.socket_mode = 0666,
             .per_source_prefix6 = 128,
             .rate_pause = 10,
+            .proxy_timeout = PROXY_TIMEOUT_DEFAULT,
             .process = {.umask = -1, .rlimit_nofile = -1, .rlimit_as = -1, .rlimit_cpu = -1, .rlimit_nproc = -1},
         };
         const char *name = main_file ? main_file : "(built-in defaults)";

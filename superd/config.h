@@ -26,6 +26,9 @@
  */
 #define WAIT_MAX_RATE_DEFAULT 10
 
+/* proxy-timeout of a service that sets none (here or in `defaults`): seconds to send the PROXY header. */
+#define PROXY_TIMEOUT_DEFAULT 3
+
 enum stderr_mode {
         STDERR_LOG,    /* journal stream tagged with the service name, else superd's stderr */
         STDERR_SOCKET, /* the connection, like fds 0 and 1 */
@@ -75,6 +78,19 @@ struct service {
         struct cidr *allow, *deny; /* empty allow: everyone; deny wins */
         size_t n_allow, n_deny;
         unsigned timeout;        /* seconds a handler may run, 0 = no limit: SIGTERM, SIGKILL 5 s later */
+
+        /*
+         * PROXY protocol (HAProxy's proxy-protocol.txt) in front of a stream, wait = no service.
+         * proxy_protocol holds the bits of proxy.h's enum proxy_version, written here as plain
+         * numbers (1 = PROXY_V1, 2 = PROXY_V2) so that this header does not depend on proxy.h.
+         * config-check.c: set only on a stream, wait = no service; proxy_from non-empty when
+         * the service has an IP listen address; the other three keep their defaults without it.
+         */
+        unsigned proxy_protocol; /* set of PROXY_V1 (1) | PROXY_V2 (2) accepted; 0 = no header expected */
+        struct cidr *proxy_from; /* balancers allowed to send a header; IP peers outside are refused */
+        size_t n_proxy_from;
+        unsigned proxy_timeout;  /* seconds a connection may take to send its header; default 3 */
+        bool proxy_health_close; /* proxy-health = close: a v2 LOCAL connection (health check) is closed, no handler */
 
         /* Process settings applied in the child before exec; "inherit" keeps superd's own. */
         struct process_settings {

@@ -107,7 +107,7 @@ static char *fill(const char *template, uint16_t port)
  * 20-bad.conf at a line in [LO, HI]: the line of the offending key, or for a
  * missing key anywhere in the section.
  */
-static void expect_bad(const char *bad, unsigned lo, unsigned hi)
+static void expect_bad_saying(const char *bad, unsigned lo, unsigned hi, const char *needle)
 {
         uint16_t port = h_free_port();
         char *section = fill(bad, h_free_port());
@@ -129,7 +129,15 @@ static void expect_bad(const char *bad, unsigned lo, unsigned hi)
         c_assert(&c, line != 0, "no \"…/services.d/20-bad.conf:LINE:\" on stderr");
         c_assert(&c, line >= lo && line <= hi, "error reported at 20-bad.conf:%u, expected a line in [%u, %u]", line,
                  lo, hi);
+        c_assert(&c, !needle || strstr(c.err, needle), "no \"%s\" on stderr", needle);
         free(section);
+        free(c.out);
+        free(c.err);
+}
+
+static void expect_bad(const char *bad, unsigned lo, unsigned hi)
+{
+        expect_bad_saying(bad, lo, hi, NULL);
 }
 
 Test(check, good_config_prints_services)
@@ -500,4 +508,109 @@ Test(check, configured_newline_forges_no_log_line)
         h_assert(strstr(log, "s\\nsuperd: ready: 98") != NULL, "the address's newline is not shown as \\n");
         free(log);
         free(out);
+}
+
+/* A proxied service: `superd -t` prints its PROXY keys; the one without proxy-protocol prints only that. */
+Test(check, proxy_protocol_keys_are_printed)
+{
+        struct check c;
+
+        h_main_conf(NULL);
+        good_dropin(h_free_port());
+        h_dropin("20-proxied.conf",
+                 "service proxied {\n"
+                 "    listen = { \"127.0.0.1:%u\" }\n"
+                 "    exec   = { \"/bin/cat\" }\n"
+                 "    user   = \"%s\"\n"
+                 "    proxy-protocol = v2\n"
+                 "    proxy-from = { \"10.1.2.3\", \"2001:db8::/32\" }\n"
+                 "    proxy-timeout = 5\n"
+                 "    proxy-health = close\n"
+                 "}\n",
+                 h_free_port(), H.user);
+        c = run_check();
+        c_assert(&c, c.status != -1 && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+                 "superd -t on a proxied service: %s, expected exit status 0", h_status_str(c.status));
+        c_assert(&c, strstr(c.out, "proxy-protocol = v2\n") != NULL, "no proxy-protocol = v2");
+        c_assert(&c, strstr(c.out, "proxy-from     = { \"10.1.2.3/32\", \"2001:db8::/32\" }\n") != NULL,
+                 "no proxy-from");
+        c_assert(&c, strstr(c.out, "proxy-timeout  = 5\n") != NULL, "no proxy-timeout");
+        c_assert(&c, strstr(c.out, "proxy-health   = close\n") != NULL, "no proxy-health");
+        c_assert(&c, strstr(c.out, "proxy-protocol = no\n") != NULL, "the good service does not print proxy-protocol");
+        free(c.out);
+        free(c.err);
+}
+
+Test(check, proxy_protocol_on_ip_without_proxy_from)
+{
+        expect_bad_saying("service bad {\n"
+                          "    listen = { \"127.0.0.1:@PORT@\" }\n"
+                          "    exec   = { \"/bin/cat\" }\n"
+                          "    user   = \"@USER@\"\n"
+                          "    proxy-protocol = any\n"
+                          "}\n",
+                          4, 4, "proxy-protocol on IP addresses needs proxy-from");
+}
+
+Test(check, proxy_protocol_on_a_wait_service)
+{
+        expect_bad_saying("service bad {\n"
+                          "    listen = { \"127.0.0.1:@PORT@\" }\n"
+                          "    exec   = { \"/bin/cat\" }\n"
+                          "    user   = \"@USER@\"\n"
+                          "    wait   = yes\n"
+                          "    proxy-protocol = v1\n"
+                          "    proxy-from = { \"127.0.0.1\" }\n"
+                          "}\n",
+                          4, 4, "proxy-protocol needs a stream service with wait = no");
+}
+
+Test(check, proxy_from_without_proxy_protocol)
+{
+        expect_bad_saying("service bad {\n"
+                          "    listen = { \"127.0.0.1:@PORT@\" }\n"
+                          "    exec   = { \"/bin/cat\" }\n"
+                          "    user   = \"@USER@\"\n"
+                          "    proxy-from = { \"127.0.0.1\" }\n"
+                          "}\n",
+                          4, 4, "proxy-from applies only with proxy-protocol");
+}
+
+Test(check, proxy_health_without_proxy_protocol)
+{
+        expect_bad_saying("service bad {\n"
+                          "    listen = { \"127.0.0.1:@PORT@\" }\n"
+                          "    exec   = { \"/bin/cat\" }\n"
+                          "    user   = \"@USER@\"\n"
+                          "    proxy-health = close\n"
+                          "}\n",
+                          4, 4, "proxy-health applies only with proxy-protocol");
+}
+
+Test(check, bad_proxy_from_entry_at_its_line)
+{
+        expect_bad_saying("service bad {\n"
+                          "    listen = { \"127.0.0.1:@PORT@\" }\n"
+                          "    exec   = { \"/bin/cat\" }\n"
+                          "    user   = \"@USER@\"\n"
+                          "    proxy-protocol = v1\n"
+                          "    proxy-from = {\n"
+                          "        \"127.0.0.1\",\n"
+                          "        \"127.0.0.1/40\"\n"
+                          "    }\n"
+                          "}\n",
+                          11, 11, "proxy-from: '127.0.0.1/40'");
+}
+
+Test(check, proxy_timeout_out_of_range)
+{
+        expect_bad_saying("service bad {\n"
+                          "    listen = { \"127.0.0.1:@PORT@\" }\n"
+                          "    exec   = { \"/bin/cat\" }\n"
+                          "    user   = \"@USER@\"\n"
+                          "    proxy-protocol = v1\n"
+                          "    proxy-from = { \"127.0.0.1\" }\n"
+                          "    proxy-timeout = 0\n"
+                          "}\n",
+                          10, 10, "proxy-timeout: 0 is out of range (1-3600)");
 }

@@ -52,6 +52,7 @@ static struct service service_on(const char *name, unsigned line, struct listen_
             .max_instances = 256,
             .per_source_prefix6 = 128,
             .rate_pause = 10,
+            .proxy_timeout = PROXY_TIMEOUT_DEFAULT,
             .process = {.umask = -1, .rlimit_nofile = -1, .rlimit_as = -1, .rlimit_cpu = -1, .rlimit_nproc = -1},
         };
 }
@@ -142,6 +143,89 @@ Test(config_check, socket_file_settings_need_a_unix_path)
         s.sockopt.socket_mode = 0600;
         cr_assert(check_combination(&R, &s), "%s", errors());
         cr_assert_eq(R.n_errors, 1);
+}
+
+static struct cidr cidr(const char *text)
+{
+        struct cidr c;
+        const char *why = NULL;
+
+        cr_assert_eq(cidr_parse(text, &c, &why), 0, "%s: %s", text, why);
+        return c;
+}
+
+/* The header comes before a connection's data: only a stream, wait = no service has a connection to read it from. */
+Test(config_check, proxy_protocol_needs_a_stream_service_with_wait_no)
+{
+        struct listen_addr a[] = {addr("127.0.0.1:7")};
+        char *t[] = {"127.0.0.1:7", NULL};
+        struct cidr lb = cidr("10.0.0.1");
+        struct service s = service_on("p", 7, a, t, 1);
+
+        s.proxy_protocol = 3;
+        s.proxy_from = &lb;
+        s.n_proxy_from = 1;
+        cr_assert(check_combination(&R, &s), "%s", errors());
+        s.builtin = BUILTIN_ECHO; /* a stream builtin reads the header too */
+        cr_assert(check_combination(&R, &s), "%s", errors());
+        s.builtin = BUILTIN_NONE;
+
+        s.wait = true;
+        cr_assert_not(check_combination(&R, &s));
+        cr_assert_eq(R.n_errors, 1, "%s", errors());
+        s.socket_type = SOCK_DGRAM;
+        cr_assert_not(check_combination(&R, &s));
+        cr_assert_eq(R.n_errors, 2, "%s", errors());
+        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:7: ",
+                              "proxy-protocol needs a stream service with wait = no"),
+                  "%s", E);
+}
+
+/* Anyone reaching an IP listener could claim any address; a unix socket file's mode says who may connect. */
+Test(config_check, proxy_protocol_on_ip_needs_proxy_from)
+{
+        struct listen_addr ip[] = {addr("unix:/run/p.sock"), addr("[::1]:7")}, path[] = {addr("unix:/run/p.sock")};
+        char *ti[] = {"unix:/run/p.sock", "[::1]:7", NULL}, *tp[] = {"unix:/run/p.sock", NULL};
+        struct cidr lb = cidr("::1");
+        struct service s = service_on("p", 8, path, tp, 1);
+
+        s.proxy_protocol = 1;
+        cr_assert(check_combination(&R, &s), "%s", errors());
+        s = service_on("p", 8, ip, ti, 2);
+        s.proxy_protocol = 2;
+        cr_assert_not(check_combination(&R, &s));
+        cr_assert_eq(R.n_errors, 1, "%s", errors());
+        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:8: ", "needs proxy-from"), "%s", E);
+        s.proxy_from = &lb;
+        s.n_proxy_from = 1;
+        cr_assert(check_combination(&R, &s), "%s", errors());
+}
+
+/* proxy-from, proxy-timeout and proxy-health without proxy-protocol: one error each, naming the key. */
+Test(config_check, proxy_keys_apply_only_with_proxy_protocol)
+{
+        struct listen_addr a[] = {addr("127.0.0.1:7")};
+        char *t[] = {"127.0.0.1:7", NULL};
+        struct cidr lb = cidr("10.0.0.0/8");
+        struct service s = service_on("p", 9, a, t, 1);
+
+        s.proxy_from = &lb;
+        s.n_proxy_from = 1;
+        s.proxy_timeout = 10;
+        s.proxy_health_close = true;
+        cr_assert_not(check_combination(&R, &s));
+        cr_assert_eq(R.n_errors, 3, "%s", errors());
+        cr_assert(
+            tu_has_line(errors(), "/etc/superd/services.d/t.conf:9: ", "proxy-from applies only with proxy-protocol"),
+            "%s", E);
+        cr_assert(tu_has_line(errors(),
+                              "/etc/superd/services.d/t.conf:9: ", "proxy-timeout applies only with proxy-protocol"),
+                  "%s", E);
+        cr_assert(
+            tu_has_line(errors(), "/etc/superd/services.d/t.conf:9: ", "proxy-health applies only with proxy-protocol"),
+            "%s", E);
+        s.proxy_protocol = 1;
+        cr_assert(check_combination(&R, &s), "%s", errors());
 }
 
 Test(config_check, duplicate_names_name_the_first)

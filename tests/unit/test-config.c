@@ -533,6 +533,29 @@ Test(config, print_shows_services)
         free(out);
 }
 
+/* How often needle occurs in text. */
+static unsigned count(const char *text, const char *needle)
+{
+        unsigned n = 0;
+
+        for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+/* Does v[0..n) hold the prefix `text`? */
+static bool has_cidr(const struct cidr *v, size_t n, const char *text)
+{
+        struct cidr c;
+        const char *why;
+
+        cr_assert_eq(cidr_parse(text, &c, &why), 0, "%s: %s", text, why);
+        for (size_t i = 0; i < n; i++)
+                if (v[i].prefix == c.prefix && memcmp(&v[i].addr, &c.addr, sizeof(c.addr)) == 0)
+                        return true;
+        return false;
+}
+
 /* config_print() of C, malloc'd. */
 static char *print_config(void)
 {
@@ -591,6 +614,19 @@ Test(config, print_parses_back_to_the_same_configuration)
                            "             \"g\\x1b[31mh\\x7f\", \"\\${NOT}\", \"$\", \"{}#//*\", 'sq\\'s ${X}',\n"
                            "             \"tab\\there\", \"\\x01\", \"\xc3\xbc\", \"ends in backslash\\\\\" }\n"
                            "    working-directory = \"%s/wd \\\"\\\\\\n\\${W}\"\n"
+                           "}\n"
+                           "service proxied {\n"
+                           "    listen = { \"127.0.0.1:1206\", \"unix:/tmp/superd-unit-proxied.sock\" }\n"
+                           "    exec = { \"" EXEC "\" }\n"
+                           "    proxy-protocol = any\n"
+                           "    proxy-from = { \"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.1\" }\n"
+                           "    proxy-timeout = 30\n"
+                           "    proxy-health = close\n"
+                           "}\n"
+                           "service local {\n"
+                           "    listen = { \"unix:/tmp/superd-unit-local.sock\" }\n"
+                           "    exec = { \"" EXEC "\" }\n"
+                           "    proxy-protocol = v1\n"
                            "}\n",
                            dir) >= 0);
         dropin("a.conf", text);
@@ -608,6 +644,20 @@ Test(config, print_parses_back_to_the_same_configuration)
                           (unsigned char)*p, (size_t)(p - out1), out1);
         cr_assert(strstr(out1, "\"a\\\"b\", \"c\\\\d\", \"e\\nf\", \"raw\\nline\""), "in:\n%s", out1);
         cr_assert(strstr(out1, "\"g\\x1b[31mh\\x7f\", \"\\${NOT}\", \"$\""), "in:\n%s", out1);
+        /* proxy-protocol always; proxy-from, proxy-timeout and proxy-health only where it is set. */
+        cr_assert_eq(count(out1, "proxy-protocol = "), 3, "in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-protocol = no\n"), "in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-protocol = any\n"), "in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-protocol = v1\n"), "in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-from     = { \"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.1/32\" }\n"), "in:\n%s",
+                  out1);
+        cr_assert_eq(count(out1, "proxy-from "), 1, "no proxy-from where none is set, in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-timeout  = 30\n"), "in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-timeout  = 3\n"), "in:\n%s", out1);
+        cr_assert_eq(count(out1, "proxy-timeout "), 2, "in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-health   = close\n"), "in:\n%s", out1);
+        cr_assert(strstr(out1, "proxy-health   = spawn\n"), "in:\n%s", out1);
+        cr_assert_eq(count(out1, "proxy-health "), 2, "in:\n%s", out1);
 
         split = strstr(out1, "\n\n# ");
         cr_assert_not_null(split, "no service after the main part in:\n%s", out1);
@@ -626,6 +676,18 @@ Test(config, print_parses_back_to_the_same_configuration)
         cr_assert_str_eq(s->process.working_directory, wd);
         cr_assert(strv_has(s->env, "D=" NASTY));
         cr_assert_str_eq(C->status_socket, "/tmp/s\n\"\\${Y}.sock");
+        cr_assert_eq(s->proxy_protocol, 0);
+        s = service_named("proxied");
+        cr_assert_eq(s->proxy_protocol, 3);
+        cr_assert_eq(s->n_proxy_from, 3);
+        cr_assert(has_cidr(s->proxy_from, s->n_proxy_from, "192.0.2.1"));
+        cr_assert_eq(s->proxy_timeout, 30);
+        cr_assert(s->proxy_health_close);
+        s = service_named("local");
+        cr_assert_eq(s->proxy_protocol, 1);
+        cr_assert_eq(s->n_proxy_from, 0);
+        cr_assert_eq(s->proxy_timeout, PROXY_TIMEOUT_DEFAULT);
+        cr_assert_not(s->proxy_health_close);
         out2 = print_config();
 
         free(a);
@@ -1547,3 +1609,161 @@ Test(config, error_bad_cidr_among_good_ones)
                                   "    }\n" POST_LISTEN);
         expect_only_error("t.conf", 10, "10.0.0.0/33");
 }
+
+/* ---- PROXY protocol ---- */
+
+Test(config, proxy_protocol_off_by_default)
+{
+        const struct service *s;
+
+        service_with("    listen = { \"127.0.0.1:1205\" }\n    exec = { \"" EXEC "\" }\n");
+        s = only_service();
+        cr_assert_eq(s->proxy_protocol, 0);
+        cr_assert_eq(s->n_proxy_from, 0);
+        cr_assert_eq(s->proxy_timeout, PROXY_TIMEOUT_DEFAULT);
+        cr_assert_eq(PROXY_TIMEOUT_DEFAULT, 3);
+        cr_assert_not(s->proxy_health_close);
+}
+
+/* The words as the set of versions proxy.h defines: PROXY_V1 = 1, PROXY_V2 = 2. */
+Test(config, proxy_keys_parsed)
+{
+        static const struct {
+                const char *word;
+                unsigned versions;
+        } words[] = {{"no", 0}, {"v1", 1}, {"v2", 2}, {"any", 3}};
+
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+                char *body;
+                cr_assert(asprintf(&body,
+                                   "    listen = { \"127.0.0.1:1205\", \"unix:/run/p.sock\" }\n"
+                                   "    exec = { \"" EXEC "\" }\n"
+                                   "    proxy-protocol = %s\n%s",
+                                   words[i].word,
+                                   words[i].versions ? "    proxy-from = { \"10.0.0.0/8\", \"2001:db8::1\" }\n"
+                                                       "    proxy-timeout = 3600\n"
+                                                       "    proxy-health = close\n"
+                                                     : "") > 0);
+                service_with(body);
+                free(body);
+                const struct service *s = only_service();
+                cr_assert_eq(s->proxy_protocol, words[i].versions, "proxy-protocol = %s", words[i].word);
+                if (!words[i].versions)
+                        continue;
+                cr_assert_eq(s->n_proxy_from, 2);
+                cr_assert(has_cidr(s->proxy_from, s->n_proxy_from, "10.0.0.0/8"));
+                cr_assert(has_cidr(s->proxy_from, s->n_proxy_from, "2001:db8::1"));
+                cr_assert_eq(s->proxy_timeout, 3600);
+                cr_assert(s->proxy_health_close);
+        }
+        service_with("    listen = { \"unix:/run/p.sock\" }\n    exec = { \"" EXEC "\" }\n"
+                     "    proxy-protocol = v2\n    proxy-timeout = 1\n    proxy-health = spawn\n");
+        cr_assert_eq(only_service()->proxy_timeout, 1);
+        cr_assert_not(only_service()->proxy_health_close);
+        cr_assert_eq(only_service()->n_proxy_from, 0, "a unix listener needs no proxy-from");
+}
+
+/* Stream builtins read the header too. */
+Test(config, proxy_protocol_on_a_builtin)
+{
+        service_with("    listen = { \"127.0.0.1:7\" }\n    builtin = echo\n    proxy-protocol = any\n"
+                     "    proxy-from = { \"127.0.0.1\" }\n");
+        cr_assert_eq(only_service()->proxy_protocol, 3);
+}
+
+Test(config, proxy_keys_from_defaults_and_overridden)
+{
+        write_main("defaults {\n"
+                   "    proxy-protocol = v2\n"
+                   "    proxy-from = { \"10.0.0.0/8\", \"192.168.1.1\" }\n"
+                   "    proxy-timeout = 7\n"
+                   "    proxy-health = close\n"
+                   "}\n");
+        dropin("a.conf", GOOD("plain") "service custom {\n"
+                                       "    listen = { \"127.0.0.1:1206\" }\n"
+                                       "    exec = { \"" EXEC "\" }\n"
+                                       "    proxy-protocol = v1\n"
+                                       "    proxy-from = { \"::1\" }\n"
+                                       "    proxy-timeout = 2\n"
+                                       "    proxy-health = spawn\n"
+                                       "}\n");
+        load_ok();
+
+        const struct service *p = service_named("plain");
+        cr_assert_eq(p->proxy_protocol, 2);
+        cr_assert_eq(p->n_proxy_from, 2);
+        cr_assert(has_cidr(p->proxy_from, p->n_proxy_from, "192.168.1.1"));
+        cr_assert_eq(p->proxy_timeout, 7);
+        cr_assert(p->proxy_health_close);
+
+        const struct service *c = service_named("custom");
+        cr_assert_eq(c->proxy_protocol, 1);
+        cr_assert_eq(c->n_proxy_from, 1, "a service's proxy-from replaces the default list");
+        cr_assert(has_cidr(c->proxy_from, c->n_proxy_from, "::1"));
+        cr_assert_eq(c->proxy_timeout, 2);
+        cr_assert_not(c->proxy_health_close);
+}
+
+Test(config, error_proxy_protocol_bogus)
+{
+        dropin("t.conf", PRE_EXEC "    proxy-protocol = v3\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "proxy-protocol: 'v3': expected no, v1, v2 or any");
+}
+
+Test(config, error_proxy_health_bogus)
+{
+        dropin("t.conf", PRE_EXEC "    proxy-protocol = v1\n    proxy-from = \"10.0.0.1\"\n"
+                                  "    proxy-health = drop\n" POST_LISTEN);
+        expect_only_error("t.conf", 10, "proxy-health: 'drop': expected spawn or close");
+}
+
+Test(config, error_proxy_timeout_out_of_range)
+{
+        dropin("t.conf", PRE_EXEC "    proxy-protocol = v1\n    proxy-from = \"10.0.0.1\"\n"
+                                  "    proxy-timeout = 0\n" POST_LISTEN);
+        expect_only_error("t.conf", 10, "proxy-timeout: 0 is out of range (1-3600)");
+        dropin("t.conf", PRE_EXEC "    proxy-protocol = v1\n    proxy-from = \"10.0.0.1\"\n"
+                                  "    proxy-timeout = 3601\n" POST_LISTEN);
+        expect_only_error("t.conf", 10, "proxy-timeout: 3601 is out of range (1-3600)");
+}
+
+/* Every entry is checked and a bad one reported at its own line, as for allow and deny. */
+Test(config, error_bad_proxy_from_among_good_ones)
+{
+        dropin("t.conf", PRE_EXEC "    proxy-protocol = any\n" /* 8 */
+                                  "    proxy-from = {\n"       /* 9 */
+                                  "        \"10.0.0.0/8\",\n"  /* 10 */
+                                  "        \"balancer\",\n"    /* 11 */
+                                  "        \"::1\"\n"          /* 12 */
+                                  "    }\n" POST_LISTEN);
+        expect_only_error("t.conf", 11, "proxy-from: 'balancer'");
+}
+
+Test(config, error_env_sets_a_proxy_variable)
+{
+        dropin("t.conf", PRE_EXEC "    env = { \"PROXY_PEER_ADDR=x\" }\n" POST_LISTEN);
+        expect_only_error("t.conf", 8, "PROXY_PEER_ADDR");
+}
+
+BAD_COMBINATION(error_proxy_protocol_on_dgram,
+                "    listen = { \"127.0.0.1:7\" }\n    socket-type = dgram\n    builtin = echo\n"
+                "    proxy-protocol = v2\n    proxy-from = { \"10.0.0.1\" }\n",
+                "proxy-protocol needs a stream service with wait = no")
+BAD_COMBINATION(error_proxy_protocol_with_wait,
+                "    listen = { \"127.0.0.1:80\" }\n    wait = yes\n    exec = { \"" EXEC "\" }\n"
+                "    proxy-protocol = v1\n    proxy-from = { \"10.0.0.1\" }\n",
+                "proxy-protocol needs a stream service with wait = no")
+BAD_COMBINATION(error_proxy_protocol_on_ip_without_proxy_from,
+                "    listen = { \"unix:/run/p.sock\", \"127.0.0.1:80\" }\n    exec = { \"" EXEC "\" }\n"
+                "    proxy-protocol = any\n",
+                "proxy-protocol on IP addresses needs proxy-from")
+BAD_COMBINATION(error_proxy_from_without_proxy_protocol,
+                "    listen = { \"127.0.0.1:80\" }\n    exec = { \"" EXEC "\" }\n    proxy-from = { \"10.0.0.1\" }\n",
+                "proxy-from applies only with proxy-protocol")
+BAD_COMBINATION(error_proxy_timeout_without_proxy_protocol,
+                "    listen = { \"127.0.0.1:80\" }\n    exec = { \"" EXEC "\" }\n    proxy-protocol = no\n"
+                "    proxy-timeout = 10\n",
+                "proxy-timeout applies only with proxy-protocol")
+BAD_COMBINATION(error_proxy_health_without_proxy_protocol,
+                "    listen = { \"127.0.0.1:80\" }\n    exec = { \"" EXEC "\" }\n    proxy-health = close\n",
+                "proxy-health applies only with proxy-protocol")
