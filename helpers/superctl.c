@@ -215,7 +215,8 @@ static void status_row(json_object *svc, char *cell[N_COLS])
         /* One number: refused by allow/deny, by max-per-source and by max-rate together. */
         cell[COL_REFUSED] =
             int_cell(json_object_object_get_ex(svc, "refused", &refused)
-                         ? get_int(refused, "acl") + get_int(refused, "per_source") + get_int(refused, "rate")
+                         ? get_int(refused, "acl") + get_int(refused, "per_source") + get_int(refused, "rate") +
+                               get_int(refused, "proxy")
                          : 0);
         cell[COL_PAUSED] =
             strdup(json_object_object_get_ex(svc, "paused", &paused) && json_object_get_boolean(paused) ? "yes" : "no");

@@ -11,6 +11,7 @@
 #include "admission.h"
 #include "builtin.h"
 #include "listener.h"
+#include "proxy-wait.h"
 #include "log.h"
 #include "reap.h"
 #include "server.h"
@@ -120,29 +121,21 @@ static void builtin_done(void *userdata)
         service_handler_ended(userdata);
 }
 
-/*
- * wait = no: admit the accepted connection fd, then serve it with a builtin
- * or a handler. Takes ownership of fd. Returns what start_handler()
- * returns, or 0 for a refused connection or a builtin.
- */
-static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *remote)
+int accept_serve(struct listener *l, int fd, struct sockaddr_in6 *client, const struct sockaddr_in6 *local,
+                 const struct handler_env_proxy *proxy)
 {
         struct service_state *st = l->service;
         struct server *srv = st->server;
-        const struct sockaddr *local = (const struct sockaddr *)&l->local, *peer = NULL;
+        const struct sockaddr *peer = client->sin6_family == AF_UNIX ? NULL : (const struct sockaddr *)client;
         struct sockaddr_in6 local_buf;
         struct source_key key;
         enum admission verdict;
         bool counted;
         int r;
 
-        if (l->local.sin6_family == AF_UNIX)
-                *remote = (struct sockaddr_in6){ .sin6_family = AF_UNIX };
-        else
-                peer = (const struct sockaddr *)remote;
         verdict = admission_check(st->conf, &st->rate, &st->sources, peer, server_now(srv), &key, &counted);
         if (verdict != ADMIT) {
-                refuse(st, verdict, remote);
+                refuse(st, verdict, client);
                 close(fd);
                 return 0;
         }
@@ -161,16 +154,35 @@ static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *re
                 bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
                 handler_env_unix(&st->env, srv->conn_env, known ? &cred : NULL);
         } else {
-                if (l->wildcard) {
-                        socklen_t len = sizeof(local_buf);
-                        if (getsockname(fd, (struct sockaddr *)&local_buf, &len) == 0)
-                                local = (const struct sockaddr *)&local_buf;
+                if (!local) {
+                        local = &l->local;
+                        if (l->wildcard) {
+                                socklen_t len = sizeof(local_buf);
+                                if (getsockname(fd, (struct sockaddr *)&local_buf, &len) == 0)
+                                        local = &local_buf;
+                        }
                 }
-                handler_env_connect(&st->env, srv->conn_env, peer, local);
+                handler_env_connect_proxy(&st->env, srv->conn_env, peer, (const struct sockaddr *)local, proxy);
         }
-        r = start_handler(l, fd, remote, NULL, counted ? &key : NULL);
+        r = start_handler(l, fd, client, NULL, counted ? &key : NULL);
         close(fd);
-        return r;
+        return r < 0 ? r : 0;
+}
+
+/*
+ * wait = no: serve the accepted connection fd (owned from now on), after
+ * its PROXY header when the service expects one. Returns what
+ * accept_serve() returns (0 while the header is awaited).
+ */
+static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *remote)
+{
+        if (l->local.sin6_family == AF_UNIX)
+                *remote = (struct sockaddr_in6){ .sin6_family = AF_UNIX };
+        if (l->service->conf->proxy_protocol) {
+                proxy_wait_start(l, fd, remote);
+                return 0;
+        }
+        return accept_serve(l, fd, remote, NULL, NULL);
 }
 
 /*

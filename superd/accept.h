@@ -17,3 +17,19 @@
  * daemon. Returns 0.
  */
 int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+struct listener;
+struct sockaddr_in6;
+struct handler_env_proxy;
+
+/*
+ * Serve an accepted connection `fd` (owned from now on) of l's service from
+ * `client`: admit it (admission_check()), then start a builtin or a handler.
+ * For a connection that came with a PROXY header (proxy-wait.h), `client`
+ * and `local` are the header's addresses and `proxy` the rest; otherwise
+ * `local` and `proxy` are NULL. `client` AF_UNIX stands for a unix socket
+ * peer. Returns 0, or -EAGAIN/-ENOMEM when no process could be created
+ * (the caller backs off); other failures are logged.
+ */
+int accept_serve(struct listener *l, int fd, struct sockaddr_in6 *client, const struct sockaddr_in6 *local,
+                 const struct handler_env_proxy *proxy);

@@ -39,7 +39,7 @@ static int put(char ***v, size_t *n, const char *name, size_t name_len, const ch
 
 int handler_env_init(struct handler_env *e, const struct service *s, char *const *environ)
 {
-        size_t cap = 2 + strv_length(s->env) + strv_length(s->pass_env) + HANDLER_ENV_CONN_MAX + 1;
+        size_t cap = 2 + strv_length(s->env) + strv_length(s->pass_env) + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX + 1;
         size_t n = 0;
         int r = -ENOMEM;
 
@@ -75,6 +75,12 @@ fail:
 int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
                         const struct sockaddr *local)
 {
+        return handler_env_connect_proxy(e, buf, remote, local, NULL);
+}
+
+int handler_env_connect_proxy(struct handler_env *e, char *buf, const struct sockaddr *remote,
+                              const struct sockaddr *local, const struct handler_env_proxy *proxy)
+{
         char rip[INET6_ADDRSTRLEN], rport[8], lip[INET6_ADDRSTRLEN], lport[8];
         char **slot = e->envp + e->n_fixed;
         char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE;
@@ -94,6 +100,13 @@ int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr 
         ADD("TCPLOCALPORT=%s", lport);
         ADD("REMOTE_ADDR=%s", rip);
         ADD("REMOTE_PORT=%s", rport);
+        /* Bounded (proxy.h): PROXY_PEER_ADDR <= 45, authority <= 255, unique ID <= 256 bytes. */
+        if (proxy && proxy->peer_addr && *proxy->peer_addr)
+                ADD("PROXY_PEER_ADDR=%s", proxy->peer_addr);
+        if (proxy && proxy->authority && *proxy->authority)
+                ADD("PROXY_AUTHORITY=%.255s", proxy->authority);
+        if (proxy && proxy->unique_id && *proxy->unique_id)
+                ADD("PROXY_UNIQUE_ID=%.256s", proxy->unique_id);
         *slot = NULL;
         return 0;
 }

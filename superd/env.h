@@ -13,8 +13,18 @@
 /* Most variables handler_env_connect() adds: PROTO, TCP{REMOTE,LOCAL}{IP,PORT}, REMOTE_ADDR, REMOTE_PORT. */
 #define HANDLER_ENV_CONN_MAX 7
 
-/* Bytes of text for those variables; IPv6 addresses at full length fit. */
-#define HANDLER_ENV_CONN_SIZE 512
+/* Most that handler_env_connect_proxy() adds beyond those: PROXY_PEER_ADDR, PROXY_AUTHORITY, PROXY_UNIQUE_ID. */
+#define HANDLER_ENV_PROXY_MAX 3
+
+/* Bytes of text for those variables: IPv6 addresses at full length, a 255-byte authority, a 256-digit unique ID fit. */
+#define HANDLER_ENV_CONN_SIZE 1536
+
+/* What a PROXY protocol header (proxy.h) adds to a handler's environment; each field may be NULL or "". */
+struct handler_env_proxy {
+        const char *peer_addr; /* the balancer's address (the connection's real peer): PROXY_PEER_ADDR */
+        const char *authority; /* v2 PP2_TYPE_AUTHORITY: PROXY_AUTHORITY */
+        const char *unique_id; /* v2 PP2_TYPE_UNIQUE_ID: PROXY_UNIQUE_ID */
+};
 
 /*
  * A handler's envp: `PATH`, `SUPERD_SERVICE`, the `env` entries, the
@@ -43,6 +53,15 @@ int handler_env_init(struct handler_env *e, const struct service *s, char *const
  */
 int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
                         const struct sockaddr *local);
+
+/*
+ * The same for a connection that came through a PROXY protocol balancer:
+ * `remote` and `local` are the header's addresses, and `proxy` (NULL: none)
+ * adds PROXY_PEER_ADDR, PROXY_AUTHORITY and PROXY_UNIQUE_ID where set.
+ * Returns 0 or -EAFNOSUPPORT.
+ */
+int handler_env_connect_proxy(struct handler_env *e, char *buf, const struct sockaddr *remote,
+                              const struct sockaddr *local, const struct handler_env_proxy *proxy);
 
 /*
  * Per-connection variables for a unix socket connection: PROTO=UNIX and,

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy-wait.h"
 #include "reap.h"
 #include "reload.h"
 #include "service.h"
@@ -284,6 +285,7 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *ssi
                 service_state_close_listeners(srv->services[i]);
         srv->paused_global = NULL;
         builtin_stream_close_all();
+        proxy_wait_done(srv);
         srv->status = status_socket_close(srv->status);
         reap_signal_all(srv, SIGTERM);
         if (srv->children.n > 0 &&
@@ -424,6 +426,7 @@ static void server_free(struct server *srv)
 {
         spawn_wait_all(); /* before anything a starting handler reads is freed */
         builtin_stream_close_all();
+        proxy_wait_done(srv);
         server_status_socket_update(srv, NULL);
         activation_done(&srv->activation);
         free(srv->builtin_ports);

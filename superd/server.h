@@ -43,6 +43,7 @@ int run(const struct run_options *o);
 struct listener;
 struct service_state;
 struct status_socket;
+struct proxy_slot;
 
 /*
  * The daemon's state. One per process, owned by run(); every callback
@@ -66,6 +67,8 @@ struct server {
         size_t n_builtin_ports;
         struct activation activation;    /* sockets passed at start, until matched */
         struct status_socket *status;    /* superctl's socket, NULL when not configured */
+        struct proxy_slot *proxy_slots;  /* PROXY_WAIT_MAX slots, allocated at the first wait (proxy-wait.h) */
+        size_t proxy_waiting;            /* slots in use */
         char *status_path;
 };
 

@@ -18,9 +18,10 @@ static void refusal_summary(struct limited_log *ll, uint64_t n)
         const struct service_state *st = container_of(ll, struct service_state, refusal_log);
 
         log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name },
-                    "%llu more refused in the last %llu s (totals: acl %llu, per-source %llu, rate %llu)",
+                    "%llu more refused in the last %llu s (totals: acl %llu, per-source %llu, rate %llu, proxy %llu)",
                     (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL, (unsigned long long)st->count.refused_acl,
-                    (unsigned long long)st->count.refused_per_source, (unsigned long long)st->count.refused_rate);
+                    (unsigned long long)st->count.refused_per_source, (unsigned long long)st->count.refused_rate,
+                    (unsigned long long)st->count.refused_proxy);
 }
 
 static void exit_summary(struct limited_log *ll, uint64_t n)
@@ -127,7 +128,7 @@ bool service_at_limit(const struct service_state *st)
 
 void service_handler_started(struct service_state *st)
 {
-        st->refs++;
+        service_state_ref(st);
         st->running++;
 }
 
@@ -180,10 +181,11 @@ void service_log_refusal(struct service_state *st, const struct sockaddr_in6 *pe
                 return;
         addr_format_peer(peer, addr, sizeof(addr));
         log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name, .remote = addr },
-                    "refused %s: %s (%llu more refused in the last %llu s; totals: acl %llu, per-source %llu, rate %llu)",
+                    "refused %s: %s (%llu more refused in the last %llu s; totals: acl %llu, per-source %llu, rate %llu, "
+                    "proxy %llu)",
                     addr, why, (unsigned long long)suppressed, LOG_LIMIT_USEC / 1000000ULL,
                     (unsigned long long)st->count.refused_acl, (unsigned long long)st->count.refused_per_source,
-                    (unsigned long long)st->count.refused_rate);
+                    (unsigned long long)st->count.refused_rate, (unsigned long long)st->count.refused_proxy);
 }
 
 void service_state_snapshot(const struct service_state *st, struct status_listener *listeners,
@@ -207,5 +209,6 @@ void service_state_snapshot(const struct service_state *st, struct status_listen
                 .refused_acl = st->count.refused_acl,
                 .refused_per_source = st->count.refused_per_source,
                 .refused_rate = st->count.refused_rate,
+                .refused_proxy = st->count.refused_proxy,
         };
 }

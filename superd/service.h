@@ -21,6 +21,7 @@ struct listener;
 struct service_counters {
         uint64_t accepted, failed;
         uint64_t refused_acl, refused_per_source, refused_rate; /* closed before any spawn, by reason */
+        uint64_t refused_proxy;       /* not from proxy-from, a bad or missing PROXY header, too many waiting */
 };
 
 /*
@@ -53,6 +54,7 @@ struct service_state {
         struct limited_log exit_log;  /* handlers that failed to start, exited non-zero, were killed or timed out */
         struct limited_log limit_log; /* max-instances reached */
         bool limit_reached;           /* max-instances: this episode was logged */
+        unsigned proxy_waiting;       /* connections waiting for their PROXY header (proxy-wait.h) */
 };
 
 /*
@@ -62,6 +64,13 @@ struct service_state {
  * caller on failure.
  */
 struct service_state *service_state_new(struct server *srv, struct service *conf);
+
+/* Take one more reference (a waiting connection, a callback that must outlive a release); returns st. */
+static inline struct service_state *service_state_ref(struct service_state *st)
+{
+        st->refs++;
+        return st;
+}
 
 /* Drop one reference; the last one closes the listeners and frees everything. Accepts NULL; returns NULL. */
 struct service_state *service_state_unref(struct service_state *st);

@@ -279,6 +279,8 @@ static json_object *service_object(const struct status_service *svc)
         if (r == 0)
                 r = put(refused, "rate", json_object_new_uint64(svc->refused_rate));
         if (r == 0)
+                r = put(refused, "proxy", json_object_new_uint64(svc->refused_proxy));
+        if (r == 0)
                 r = put(o, "name", json_utf8(svc->name));
         if (r == 0) {
                 r = put(o, "listeners", listeners);
@@ -378,10 +380,10 @@ size_t status_format_service(char *buf, size_t size, const struct status_service
                 paused += listener_paused(&s->listeners[i]);
         n = snprintf(buf, size,
                      "listeners %zu (paused %zu), running %u, accepted %llu, failed %llu, refused acl %llu "
-                     "per-source %llu rate %llu",
+                     "per-source %llu rate %llu proxy %llu",
                      s->n_listeners, paused, s->running, (unsigned long long)s->accepted, (unsigned long long)s->failed,
                      (unsigned long long)s->refused_acl, (unsigned long long)s->refused_per_source,
-                     (unsigned long long)s->refused_rate);
+                     (unsigned long long)s->refused_rate, (unsigned long long)s->refused_proxy);
         if (n < 0) {
                 buf[0] = '\0';
                 return 0;

@@ -21,7 +21,7 @@
  *   status  {"pid":N,"services":[{"name":"x","listeners":["127.0.0.1:7"],
  *            "not_listening":[{"listen":"[::]:7","error":"Address in use"}],
  *            "running":0,"accepted":0,"failed":0,
- *            "refused":{"acl":0,"per_source":0,"rate":0},"paused":false,
+ *            "refused":{"acl":0,"per_source":0,"rate":0,"proxy":0},"paused":false,
  *            "pause":[]},
  *            ...],"running":N,"max_children":N}
  *           not_listening: listeners that could not be opened and are
@@ -130,7 +130,7 @@ struct status_service {
         const struct status_listener *listeners;
         size_t n_listeners;
         unsigned running;
-        uint64_t accepted, failed, refused_acl, refused_per_source, refused_rate;
+        uint64_t accepted, failed, refused_acl, refused_per_source, refused_rate, refused_proxy;
 };
 
 struct status_snapshot {
@@ -158,13 +158,13 @@ int status_write_status(FILE *out, const struct status_snapshot *s);
 int status_write_reload(FILE *out, size_t n_services, const char *error_lines, int r);
 
 /* Room for any line status_format_service() writes, with its NUL. */
-#define STATUS_SERVICE_LINE_MAX 256
+#define STATUS_SERVICE_LINE_MAX 320
 
 /*
  * One line of text for SIGUSR1 from the same snapshot, into BUF of SIZE
  * bytes (STATUS_SERVICE_LINE_MAX is always enough; less truncates):
  * "listeners 2 (paused 0), running 0, accepted 3, failed 0, refused acl 0
- * per-source 0 rate 0", where paused counts the listeners with a pause
+ * per-source 0 rate 0 proxy 0", where paused counts the listeners with a pause
  * reason. The service's name is not in it (the log context carries it).
  * Returns the length of what is in BUF, NUL excluded.
  */

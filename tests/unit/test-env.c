@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -312,4 +314,48 @@ Test(handler_env_done, twice_is_harmless)
         handler_env_done(&e);
         handler_env_done(&e);
         cr_assert_null(e.envp);
+}
+
+Test(handler_env_connect_proxy, adds_the_balancer_and_tlvs_at_full_length)
+{
+        char *env[SERVICE_ENV_MAX + 1] = {NULL};
+        struct service s = {.name = "svc", .env = env};
+        struct sockaddr_in6 remote = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535), local = v6("::1", 1);
+        char buf[HANDLER_ENV_CONN_SIZE], authority[256], unique_id[257], *want;
+        struct handler_env e;
+        const struct handler_env_proxy proxy = {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", authority, unique_id};
+
+        memset(authority, 'a', 255);
+        authority[255] = '\0';
+        memset(unique_id, 'f', 256);
+        unique_id[256] = '\0';
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect_proxy(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local, &proxy), 0);
+        expect_var(e.envp, "TCPREMOTEIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(e.envp, "PROXY_PEER_ADDR=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        cr_assert(asprintf(&want, "PROXY_AUTHORITY=%s", authority) > 0);
+        expect_var(e.envp, want);
+        free(want);
+        cr_assert(asprintf(&want, "PROXY_UNIQUE_ID=%s", unique_id) > 0);
+        expect_var(e.envp, want);
+        free(want);
+        cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX);
+        for (size_t i = e.n_fixed; e.envp[i]; i++)
+                cr_assert(e.envp[i] >= buf && e.envp[i] + strlen(e.envp[i]) < buf + sizeof(buf), "envp[%zu] overflows", i);
+        handler_env_done(&e);
+}
+
+Test(handler_env_connect_proxy, empty_fields_add_nothing)
+{
+        struct service s = {.name = "svc"};
+        struct sockaddr_in remote = v4("192.0.2.10", 40000), local = v4("127.0.0.1", 1205);
+        const struct handler_env_proxy proxy = {"127.0.0.1", "", NULL};
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect_proxy(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local, &proxy), 0);
+        expect_var(e.envp, "PROXY_PEER_ADDR=127.0.0.1");
+        cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + 1);
+        handler_env_done(&e);
 }

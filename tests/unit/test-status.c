@@ -73,7 +73,8 @@ static const struct status_service services[] = {
      .failed = 1,
      .refused_acl = 3,
      .refused_per_source = 5,
-     .refused_rate = 7},
+     .refused_rate = 7,
+     .refused_proxy = 9},
     {.name = "tftp", .listeners = tftp_listeners, .n_listeners = 2, .accepted = UINT64_MAX},
     {.name = "idle"},
 };
@@ -89,14 +90,14 @@ Test(status, status_reply_whole)
             text, "{\"pid\":812,\"services\":["
                   "{\"name\":\"echo\",\"listeners\":[\"127.0.0.1:7\",\"unix:/run/superd/e.sock\",\"[::]:7\"],"
                   "\"not_listening\":[{\"listen\":\"[::]:7\",\"error\":\"Address already in use\"}],"
-                  "\"running\":2,\"accepted\":340,\"failed\":1,\"refused\":{\"acl\":3,\"per_source\":5,\"rate\":7},"
+                  "\"running\":2,\"accepted\":340,\"failed\":1,\"refused\":{\"acl\":3,\"per_source\":5,\"rate\":7,\"proxy\":9},"
                   "\"paused\":true,\"pause\":[\"wait\"]},"
                   "{\"name\":\"tftp\",\"listeners\":[\"*:69\",\"[::1]:69\"],\"not_listening\":[],"
                   "\"running\":0,\"accepted\":18446744073709551615,\"failed\":0,"
-                  "\"refused\":{\"acl\":0,\"per_source\":0,\"rate\":0},"
+                  "\"refused\":{\"acl\":0,\"per_source\":0,\"rate\":0,\"proxy\":0},"
                   "\"paused\":true,\"pause\":[\"max-instances\",\"rate\",\"max-children\",\"back-off\"]},"
                   "{\"name\":\"idle\",\"listeners\":[],\"not_listening\":[],\"running\":0,\"accepted\":0,\"failed\":0,"
-                  "\"refused\":{\"acl\":0,\"per_source\":0,\"rate\":0},\"paused\":false,\"pause\":[]}"
+                  "\"refused\":{\"acl\":0,\"per_source\":0,\"rate\":0,\"proxy\":0},\"paused\":false,\"pause\":[]}"
                   "],\"running\":2,\"max_children\":1024}\n");
         free(text);
 }
@@ -129,6 +130,7 @@ Test(status, status_reply_parses_back)
         cr_assert_eq(json_object_get_int64(get(refused, "acl")), 3);
         cr_assert_eq(json_object_get_int64(get(refused, "per_source")), 5);
         cr_assert_eq(json_object_get_int64(get(refused, "rate")), 7);
+        cr_assert_eq(json_object_get_int64(get(refused, "proxy")), 9);
         cr_assert(json_object_get_boolean(get(echo, "paused")));
 
         tftp = json_object_array_get_idx(svcs, 1);
@@ -183,7 +185,7 @@ Test(status, invalid_utf8_and_control_characters_make_valid_json)
                            "{\"pid\":7,\"services\":[{\"name\":\"%s\",\"listeners\":[\"unix:/srv/" FFFD ".sock\"],"
                            "\"not_listening\":[{\"listen\":\"unix:/srv/" FFFD ".sock\",\"error\":\"%s\"}],"
                            "\"running\":0,\"accepted\":0,\"failed\":0,\"refused\":{\"acl\":0,\"per_source\":0,"
-                           "\"rate\":0},\"paused\":true,\"pause\":[\"wait\"]}],\"running\":0,\"max_children\":0}\n",
+                           "\"rate\":0,\"proxy\":0},\"paused\":true,\"pause\":[\"wait\"]}],\"running\":0,\"max_children\":0}\n",
                            want_name, strerror(ENOENT)) > 0);
         cr_assert_str_eq(text, want);
         o = parse_reply(text);
@@ -244,15 +246,15 @@ Test(status, sigusr1_line)
         size_t n = status_format_service(buf, sizeof(buf), &services[0]);
 
         cr_assert_str_eq(buf, "listeners 3 (paused 1), running 2, accepted 340, failed 1, refused acl 3 per-source 5 "
-                              "rate 7");
+                              "rate 7 proxy 9");
         cr_assert_eq(n, strlen(buf));
         n = status_format_service(buf, sizeof(buf), &services[1]);
         cr_assert_str_eq(buf, "listeners 2 (paused 2), running 0, accepted 18446744073709551615, failed 0, refused acl "
-                              "0 per-source 0 rate 0");
+                              "0 per-source 0 rate 0 proxy 0");
         cr_assert_eq(n, strlen(buf));
         n = status_format_service(buf, sizeof(buf), &services[2]);
         cr_assert_str_eq(buf, "listeners 0 (paused 0), running 0, accepted 0, failed 0, refused acl 0 per-source 0 "
-                              "rate 0");
+                              "rate 0 proxy 0");
         cr_assert_eq(n, strlen(buf));
 }
 
@@ -264,7 +266,8 @@ Test(status, sigusr1_line_fits_and_truncates)
                                            .failed = UINT64_MAX,
                                            .refused_acl = UINT64_MAX,
                                            .refused_per_source = UINT64_MAX,
-                                           .refused_rate = UINT64_MAX};
+                                           .refused_rate = UINT64_MAX,
+                                           .refused_proxy = UINT64_MAX};
         char buf[STATUS_SERVICE_LINE_MAX], small[10];
         size_t n = status_format_service(buf, sizeof(buf), &big);
 
