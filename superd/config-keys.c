@@ -24,7 +24,7 @@
 enum key_type {
         KEY_BOOL,   /* libconfuse's yes/no, true/false, on/off */
         KEY_INT,    /* a number (strtol base 0, as libconfuse reads numbers) in [min, max] */
-        KEY_WORD,   /* a word that `word` turns into a number, e.g. "stream" */
+        KEY_WORD,   /* a word of `words` (its index is the value) or that `word` turns into a number */
         KEY_TEXT,   /* a string that `check` accepts, kept as written */
         KEY_TEXTS,  /* a list of them */
         KEY_CIDRS,  /* a list of addresses with prefix lengths (acl.h), kept parsed */
@@ -57,12 +57,14 @@ struct key {
         size_t count_offset; /* KEY_CIDRS: of the size_t number of entries */
         size_t given_offset; /* of a bool "given here or in defaults"; 0 for none (offset 0 is the name) */
         long min, max;       /* KEY_INT: accepted values */
-        int (*word)(const char *s, long *ret); /* KEY_WORD: 0, or -EINVAL when s is not one */
+        const char *const *words;              /* KEY_WORD: the words by value (NULL holes allowed) */
+        size_t n_words;
+        int (*word)(const char *s, long *ret); /* KEY_WORD without words: 0, or -EINVAL when s is not one */
         const char *expected;                  /* KEY_WORD: "expected ..." in the error message */
         /* KEY_TEXT, KEY_TEXTS: report and return false when entry `index` is bad; NULL accepts all. */
         bool (*check)(const struct key_site *site, const char *key, const char *s, unsigned index);
         enum print_when when;
-        const char *(*print_word)(long v);                 /* KEY_WORD: the word to print, NULL: print the number */
+        const char *(*print_word)(long v);                 /* KEY_WORD without words: the word to print, NULL: the number */
         bool octal;                                        /* print the number as 0NNN */
         const char *zero_note;                             /* printed after a value of 0 */
         void (*print)(FILE *out, const struct service *s); /* replaces the printing by type */
@@ -70,17 +72,31 @@ struct key {
 
 /* ---- words ---- */
 
-static int word_socket_type(const char *s, long *ret)
-{
-        int t = value_socket_type(s);
+static const char *const socket_type_words[] = {
+        [SOCK_STREAM] = "stream",
+        [SOCK_DGRAM] = "dgram",
+        [SOCK_SEQPACKET] = "seqpacket",
+};
 
-        *ret = t;
-        return t < 0 ? t : 0;
-}
+static const char *const stderr_words[] = {
+        [STDERR_LOG] = "log",
+        [STDERR_SOCKET] = "socket",
+        [STDERR_NULL] = "null",
+};
 
-static const char *name_socket_type(long v)
+/* Indexed by the set of versions: 1 = PROXY_V1, 2 = PROXY_V2 (proxy.h), 3 = both. */
+static const char *const proxy_protocol_words[] = { "no", "v1", "v2", "any" };
+
+/* Indexed by proxy_health_close. */
+static const char *const proxy_health_words[] = { "spawn", "close" };
+
+/* The value of the word s in k->words (its index), or -EINVAL. */
+static long word_lookup(const struct key *k, const char *s)
 {
-        return value_socket_type_name((int)v);
+        for (size_t i = 0; i < k->n_words; i++)
+                if (k->words[i] && strcmp(s, k->words[i]) == 0)
+                        return (long)i;
+        return -EINVAL;
 }
 
 static int word_builtin(const char *s, long *ret)
@@ -92,45 +108,6 @@ static int word_builtin(const char *s, long *ret)
 static const char *name_builtin(long v)
 {
         return builtin_name((enum builtin)v);
-}
-
-static int word_stderr(const char *s, long *ret)
-{
-        int m = value_stderr_mode(s);
-
-        *ret = m;
-        return m < 0 ? m : 0;
-}
-
-static const char *name_stderr(long v)
-{
-        return value_stderr_mode_name((enum stderr_mode)v);
-}
-
-static int word_proxy_protocol(const char *s, long *ret)
-{
-        int v = value_proxy_protocol(s);
-
-        *ret = v;
-        return v < 0 ? v : 0;
-}
-
-static const char *name_proxy_protocol(long v)
-{
-        return value_proxy_protocol_name((unsigned)v);
-}
-
-static int word_proxy_health(const char *s, long *ret)
-{
-        int v = value_proxy_health(s);
-
-        *ret = v;
-        return v < 0 ? v : 0;
-}
-
-static const char *name_proxy_health(long v)
-{
-        return value_proxy_health_name(v != 0);
 }
 
 static int word_mode(const char *s, long *ret)
@@ -282,6 +259,9 @@ static void print_rate(FILE *out, const struct service *s)
         { .name = n, .type = KEY_INT, .offset = AT(f), .field = ft, .min = lo, .max = hi, __VA_ARGS__ }
 #define WORD(n, f, ft, parse, expect, ...) \
         { .name = n, .type = KEY_WORD, .offset = AT(f), .field = ft, .word = parse, .expected = expect, __VA_ARGS__ }
+#define WORDS(n, f, ft, table, expect, ...) \
+        { .name = n, .type = KEY_WORD, .offset = AT(f), .field = ft, .words = table, .n_words = ELEMENTS(table), \
+          .expected = expect, __VA_ARGS__ }
 #define TEXT(n, f, ...)  { .name = n, .type = KEY_TEXT, .offset = AT(f), __VA_ARGS__ }
 #define TEXTS(n, f, ...) { .name = n, .type = KEY_TEXTS, .offset = AT(f), __VA_ARGS__ }
 #define CIDRS(n, f, count, ...) \
@@ -290,8 +270,7 @@ static void print_rate(FILE *out, const struct service *s)
 /* In the order `superd -t` prints them. Ranges: counts to CONFIG_COUNT_MAX, bytes, seconds. */
 static const struct key keys[] = {
     {.name = "listen", .type = KEY_LISTEN, .offset = AT(listen)},
-    WORD("socket-type", socket_type, FIELD_INT, word_socket_type, "stream, dgram or seqpacket",
-         .print_word = name_socket_type),
+    WORDS("socket-type", socket_type, FIELD_INT, socket_type_words, "stream, dgram or seqpacket"),
     BOOL("wait", wait, .given_offset = AT(wait_set)),
     INT("backlog", sockopt.backlog, FIELD_INT, 0, 65535, .zero_note = "  # SOMAXCONN"),
     INT("receive-buffer", sockopt.receive_buffer, FIELD_INT, 0, 1 << 30, .when = PRINT_NONZERO),
@@ -310,7 +289,7 @@ static const struct key keys[] = {
     TEXTS("exec", argv, .check = check_exec),
     TEXT("user", user, .check = check_user, .print = print_user),
     TEXT("group", group, .check = check_group, .print = print_group),
-    WORD("stderr", stderr_mode, FIELD_INT, word_stderr, "log, socket or null", .print_word = name_stderr),
+    WORDS("stderr", stderr_mode, FIELD_INT, stderr_words, "log, socket or null"),
     TEXTS("env", env, .check = check_env),
     TEXTS("pass-env", pass_env, .check = check_pass_env),
     INT("max-instances", max_instances, FIELD_UINT, 0, CONFIG_COUNT_MAX),
@@ -321,12 +300,11 @@ static const struct key keys[] = {
     INT("rate-pause", rate_pause, FIELD_UINT, 1, 86400),
     CIDRS("allow", allow, n_allow),
     CIDRS("deny", deny, n_deny),
-    WORD("proxy-protocol", proxy_protocol, FIELD_UINT, word_proxy_protocol, "no, v1, v2 or any",
-         .print_word = name_proxy_protocol),
+    WORDS("proxy-protocol", proxy_protocol, FIELD_UINT, proxy_protocol_words, "no, v1, v2 or any"),
     CIDRS("proxy-from", proxy_from, n_proxy_from, .when = PRINT_PROXY),
     INT("proxy-timeout", proxy_timeout, FIELD_UINT, 1, 3600, .when = PRINT_PROXY),
-    WORD("proxy-health", proxy_health_close, FIELD_BOOL, word_proxy_health, "spawn or close",
-         .print_word = name_proxy_health, .when = PRINT_PROXY),
+    WORDS("proxy-health", proxy_health_close, FIELD_BOOL, proxy_health_words, "spawn or close",
+          .when = PRINT_PROXY),
     INT("timeout", timeout, FIELD_UINT, 0, 31536000, .zero_note = "  # none"),
     INT("nice", process.nice, FIELD_INT, -20, 19, .given_offset = AT(process.set_nice), .when = PRINT_GIVEN),
     WORD("umask", process.umask, FIELD_INT, word_mode, "octal permission bits such as 022", .octal = true,
@@ -415,7 +393,9 @@ int keys_parse(const struct key_site *site, const char *key, unsigned index, con
                 *(long *)result = v;
                 return 0;
         case KEY_WORD:
-                if (k->word(value, &v) < 0) {
+                if (k->words)
+                        v = word_lookup(k, value);
+                if (k->words ? v < 0 : k->word(value, &v) < 0) {
                         REPORT(site, "%s: '%s': expected %s", key, value, k->expected);
                         v = WORD_BAD;
                 }
@@ -684,6 +664,8 @@ static void key_print(FILE *out, const struct key *k, const struct service *s)
                         return;
                 if (k->type == KEY_BOOL)
                         fprintf(out, "    %-14s = %s\n", k->name, v ? "yes" : "no");
+                else if (k->words && v >= 0 && (size_t)v < k->n_words && k->words[v])
+                        fprintf(out, "    %-14s = %s\n", k->name, k->words[v]);
                 else if (k->print_word)
                         fprintf(out, "    %-14s = %s\n", k->name, k->print_word((long)v));
                 else if (k->octal)

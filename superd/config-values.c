@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -16,70 +15,6 @@ static const char *const reserved_vars[] = {
     "TCPLOCALPORT",   "REMOTE_ADDR",    "REMOTE_PORT",   "NOTIFY_SOCKET",   "LISTEN_PID",      "LISTEN_FDS",
     "LISTEN_FDNAMES", "WATCHDOG_PID",   "WATCHDOG_USEC", "PROXY_PEER_ADDR", "PROXY_AUTHORITY", "PROXY_UNIQUE_ID",
 };
-
-/* proxy-protocol words, indexed by the set of versions: 1 = PROXY_V1, 2 = PROXY_V2 (proxy.h), 3 = both. */
-static const char *const proxy_protocol_names[] = {"no", "v1", "v2", "any"};
-
-static const char *const socket_type_names[] = {
-    [SOCK_STREAM] = "stream",
-    [SOCK_DGRAM] = "dgram",
-    [SOCK_SEQPACKET] = "seqpacket",
-};
-
-static const char *const stderr_mode_names[] = {
-    [STDERR_LOG] = "log",
-    [STDERR_SOCKET] = "socket",
-    [STDERR_NULL] = "null",
-};
-
-int value_socket_type(const char *s)
-{
-        for (size_t i = 0; i < ELEMENTS(socket_type_names); i++)
-                if (socket_type_names[i] && strcmp(s, socket_type_names[i]) == 0)
-                        return (int)i;
-        return -EINVAL;
-}
-
-const char *value_socket_type_name(int type)
-{
-        return type >= 0 && (size_t)type < ELEMENTS(socket_type_names) ? socket_type_names[type] : NULL;
-}
-
-int value_stderr_mode(const char *s)
-{
-        for (size_t i = 0; i < ELEMENTS(stderr_mode_names); i++)
-                if (strcmp(s, stderr_mode_names[i]) == 0)
-                        return (int)i;
-        return -EINVAL;
-}
-
-const char *value_stderr_mode_name(enum stderr_mode m)
-{
-        return m == STDERR_SOCKET ? "socket" : m == STDERR_NULL ? "null" : "log";
-}
-
-int value_proxy_protocol(const char *s)
-{
-        for (size_t i = 0; i < ELEMENTS(proxy_protocol_names); i++)
-                if (strcmp(s, proxy_protocol_names[i]) == 0)
-                        return (int)i;
-        return -EINVAL;
-}
-
-const char *value_proxy_protocol_name(unsigned versions)
-{
-        return versions < ELEMENTS(proxy_protocol_names) ? proxy_protocol_names[versions] : NULL;
-}
-
-int value_proxy_health(const char *s)
-{
-        return strcmp(s, "spawn") == 0 ? 0 : strcmp(s, "close") == 0 ? 1 : -EINVAL;
-}
-
-const char *value_proxy_health_name(bool close)
-{
-        return close ? "close" : "spawn";
-}
 
 int value_rate(const char *s, unsigned *ret)
 {
