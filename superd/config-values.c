@@ -12,7 +12,7 @@
 /* PROXY_*: set per connection of a proxy-protocol service (env.c). */
 static const char *const reserved_vars[] = {
     "PATH",           "SUPERD_SERVICE", "PROTO",         "TCPREMOTEIP",     "TCPREMOTEPORT",   "TCPLOCALIP",
-    "TCPLOCALPORT",   "REMOTE_ADDR",    "REMOTE_PORT",   "NOTIFY_SOCKET",   "LISTEN_PID",      "LISTEN_FDS",
+    "TCPLOCALPORT",   "REMOTE_ADDR",    "REMOTE_PORT",   "REMOTE_HOST",   "NOTIFY_SOCKET",   "LISTEN_PID",      "LISTEN_FDS",
     "LISTEN_FDNAMES", "WATCHDOG_PID",   "WATCHDOG_USEC", "PROXY_PEER_ADDR", "PROXY_AUTHORITY", "PROXY_UNIQUE_ID",
 };
 

@@ -100,6 +100,7 @@ int handler_env_connect_proxy(struct handler_env *e, char *buf, const struct soc
         ADD("TCPLOCALPORT=%s", lport);
         ADD("REMOTE_ADDR=%s", rip);
         ADD("REMOTE_PORT=%s", rport);
+        ADD("REMOTE_HOST=%s", rip); /* xinetd's name for it: numeric, superd resolves no names */
         /* Bounded (proxy.h): PROXY_PEER_ADDR <= 45, authority <= 255, unique ID <= 256 bytes. */
         if (proxy && proxy->peer_addr && *proxy->peer_addr)
                 ADD("PROXY_PEER_ADDR=%s", proxy->peer_addr);

@@ -10,8 +10,8 @@
 /* The fixed PATH every handler gets. */
 #define HANDLER_PATH "/usr/local/bin:/usr/bin:/bin"
 
-/* Most variables handler_env_connect() adds: PROTO, TCP{REMOTE,LOCAL}{IP,PORT}, REMOTE_ADDR, REMOTE_PORT. */
-#define HANDLER_ENV_CONN_MAX 7
+/* Most variables handler_env_connect() adds: PROTO, TCP{REMOTE,LOCAL}{IP,PORT}, REMOTE_ADDR, REMOTE_PORT, REMOTE_HOST. */
+#define HANDLER_ENV_CONN_MAX 8
 
 /* Most that handler_env_connect_proxy() adds beyond those: PROXY_PEER_ADDR, PROXY_AUTHORITY, PROXY_UNIQUE_ID. */
 #define HANDLER_ENV_PROXY_MAX 3

@@ -193,10 +193,10 @@ static void expect_env_exactly(const struct report *r, const char *const *expect
 /* The full environment for a connection-info handler of service NAME between LOCAL:PORT and REMOTE:RPORT. */
 static void check_env(const struct report *r, const char *name, const char *ip, uint16_t port)
 {
-        char service[64], rip[64], rport[32], lip[64], lport[32], raddr[64], rport2[32];
+        char service[64], rip[64], rport[32], lip[64], lport[32], raddr[64], rport2[32], rhost[64];
         const char *expected[] = {
                 "PATH=/usr/local/bin:/usr/bin:/bin",
-                service, "PROTO=TCP", rip, rport, lip, lport, raddr, rport2,
+                service, "PROTO=TCP", rip, rport, lip, lport, raddr, rport2, rhost,
                 "FOO=bar", "KEEPME=kept", NULL,
         };
 
@@ -207,6 +207,7 @@ static void check_env(const struct report *r, const char *name, const char *ip, 
         snprintf(lport, sizeof(lport), "TCPLOCALPORT=%u", port);
         snprintf(raddr, sizeof(raddr), "REMOTE_ADDR=%s", ip);
         snprintf(rport2, sizeof(rport2), "REMOTE_PORT=%u", r->client_port);
+        snprintf(rhost, sizeof(rhost), "REMOTE_HOST=%s", ip);
         expect_env_exactly(r, expected);
 }
 
@@ -235,7 +236,8 @@ Test(handler, environment_without_env_keys)
         char service[64], rip[64], rport[32], lport[32], rport2[32];
         const char *expected[] = {
                 "PATH=/usr/local/bin:/usr/bin:/bin", service, "PROTO=TCP", rip, rport,
-                "TCPLOCALIP=127.0.0.1", lport, "REMOTE_ADDR=127.0.0.1", rport2, NULL,
+                "TCPLOCALIP=127.0.0.1", lport, "REMOTE_ADDR=127.0.0.1", rport2,
+                "REMOTE_HOST=127.0.0.1", NULL,
         };
 
         report_from(H.user, NULL, false, &r, &port);

@@ -170,7 +170,7 @@ Test(handler_env_init, reusable_after_done)
 }
 
 static const char *const conn_names[] = {
-    "PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT", "REMOTE_ADDR", "REMOTE_PORT",
+    "PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT", "REMOTE_ADDR", "REMOTE_PORT", "REMOTE_HOST",
 };
 
 Test(handler_env_connect, ipv4)
@@ -193,7 +193,8 @@ Test(handler_env_connect, ipv4)
         expect_var(e.envp, "TCPLOCALPORT=1205");
         expect_var(e.envp, "REMOTE_ADDR=192.0.2.10");
         expect_var(e.envp, "REMOTE_PORT=40000");
-        /* Exactly the fixed part, the seven connection variables, then NULL. */
+        expect_var(e.envp, "REMOTE_HOST=192.0.2.10");
+        /* Exactly the fixed part, the eight connection variables, then NULL. */
         cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX);
         cr_assert_eq(HANDLER_ENV_CONN_MAX, sizeof(conn_names) / sizeof(conn_names[0]));
         cr_assert_null(e.envp[e.n_fixed + HANDLER_ENV_CONN_MAX]);
