@@ -21,6 +21,26 @@
 #define ACCEPT_BATCH 32 /* connections accepted per wakeup, so one port cannot starve others */
 
 /*
+ * The accept line: at info with log-connections (xinetd's log_on_success),
+ * else at debug. `pid` is 0 for a connection a builtin serves.
+ */
+static void log_accept(const struct service_state *st, const struct sockaddr_in6 *remote, pid_t pid)
+{
+        int level = st->conf->log_connections ? LOG_INFO : LOG_DEBUG;
+        char addr[ADDR_STRLEN];
+
+        if (!log_enabled(level))
+                return;
+        addr_format_peer(remote, addr, sizeof(addr));
+        if (pid)
+                log_ctx_msg(level, &(struct log_ctx){ .service = st->conf->name, .pid = pid, .remote = addr },
+                            "accept %s pid %d", addr, (int)pid);
+        else
+                log_ctx_msg(level, &(struct log_ctx){ .service = st->conf->name, .remote = addr },
+                            "accept %s builtin %s", addr, builtin_name(st->conf->builtin));
+}
+
+/*
  * Start a handler of l's service on `fd` (a connection, or the listening
  * socket itself in wait mode: then listen_pid is the LISTEN_PID slot) with
  * the per-connection environment already in srv->conn_env, and record it.
@@ -82,14 +102,7 @@ static int start_handler(struct listener *l, int fd, const struct sockaddr_in6 *
                 log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = conf->name, .pid = pid },
                             "cannot set the timeout of handler %d: it may run for ever", (int)pid);
         service_handler_started(st);
-        if (log_enabled(LOG_DEBUG)) {
-                char addr[ADDR_STRLEN];
-                log_ctx_msg(LOG_DEBUG,
-                            &(struct log_ctx){ .service = conf->name,
-                                               .pid = pid,
-                                               .remote = addr_format_peer(remote, addr, sizeof(addr)) },
-                            "accept %s pid %d", addr, (int)pid);
-        }
+        log_accept(st, remote, pid);
         return pid;
 }
 
@@ -142,10 +155,12 @@ int accept_serve(struct listener *l, int fd, struct sockaddr_in6 *client, const 
         if (st->conf->builtin) {
                 /* superd -t refuses max-per-source on builtins: nothing was counted. */
                 st->count.accepted++;
-                if (builtin_stream_start(srv->event, st->conf->builtin, fd, builtin_done, st) < 0)
+                if (builtin_stream_start(srv->event, st->conf->builtin, fd, builtin_done, st) < 0) {
                         st->count.failed++; /* fd closed by builtin_stream_start() */
-                else
-                        service_handler_started(st);
+                        return 0;
+                }
+                service_handler_started(st);
+                log_accept(st, client, 0);
                 return 0;
         }
         if (!peer) {
@@ -186,6 +201,38 @@ static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *re
 }
 
 /*
+ * wait = yes on a datagram socket with allow, deny or max-per-source: the
+ * source of the first queued datagram decides, as xinetd does for its udp
+ * services (it peeks too). A refused datagram is read and dropped, nothing
+ * starts; up to ACCEPT_BATCH of them per wakeup. Returns ADMIT with *peer
+ * set (and, when counted, the source acquired in *key), REFUSE_RATE with
+ * the datagram left queued, or -1 when no admitted datagram is queued.
+ */
+static int admit_datagram(struct listener *l, struct sockaddr_in6 *peer, struct source_key *key, bool *counted)
+{
+        struct service_state *st = l->service;
+
+        for (int i = 0; i < ACCEPT_BATCH; i++) {
+                socklen_t len = sizeof(*peer);
+                enum admission verdict;
+
+                /* A zero-length peek reads the sender and leaves the datagram queued. */
+                if (recvfrom(l->fd, NULL, 0, MSG_PEEK | MSG_DONTWAIT, (struct sockaddr *)peer, &len) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1; /* EAGAIN: nothing queued; else the handler would fail on it too */
+                }
+                verdict = admission_check(st->conf, &st->rate, &st->sources, (const struct sockaddr *)peer,
+                                          server_now(st->server), key, counted);
+                if (verdict == ADMIT || verdict == REFUSE_RATE)
+                        return verdict;
+                (void)recv(l->fd, NULL, 0, MSG_DONTWAIT); /* a zero-length read drops the whole datagram */
+                refuse(st, verdict, peer);
+        }
+        return -1;
+}
+
+/*
  * wait = yes: hand the listening socket itself to one handler (inetd wait,
  * systemd Accept=no) and stop watching it until that handler exits. The
  * handler gets it blocking, as a daemon started by systemd would. max-rate
@@ -197,11 +244,21 @@ static void handle_wait(struct listener *l)
         struct service_state *st = l->service;
         const struct service *conf = st->conf;
         const char *proto = l->local.sin6_family == AF_UNIX ? "UNIX" : conf->socket_type == SOCK_DGRAM ? "UDP" : "TCP";
-        struct sockaddr_in6 none = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
+        struct sockaddr_in6 peer = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
+        struct source_key key;
+        bool counted = false;
         char *listen_pid;
         int flags, r;
 
-        if (rate_limit_exceeded(&st->rate, server_now(st->server), conf->max_rate)) {
+        if (conf->socket_type == SOCK_DGRAM && (conf->n_allow || conf->n_deny || conf->max_per_source)) {
+                r = admit_datagram(l, &peer, &key, &counted);
+                if (r < 0)
+                        return;
+                if (r == REFUSE_RATE) {
+                        service_rate_pause(st);
+                        return;
+                }
+        } else if (rate_limit_exceeded(&st->rate, server_now(st->server), conf->max_rate)) {
                 service_rate_pause(st);
                 return;
         }
@@ -209,7 +266,7 @@ static void handle_wait(struct listener *l)
         listener_pause(l, PAUSE_WAIT);
         (void)fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
         listen_pid = handler_env_listen(&st->env, st->server->conn_env, proto, conf->name);
-        r = start_handler(l, l->fd, &none, listen_pid, NULL);
+        r = start_handler(l, l->fd, &peer, listen_pid, counted ? &key : NULL);
         if (r < 0) {
                 /* The socket stays readable: retry later rather than at once. */
                 (void)fcntl(l->fd, F_SETFL, flags | O_NONBLOCK);

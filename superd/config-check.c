@@ -50,10 +50,12 @@ bool check_combination(struct config_report *r, const struct service *s)
                 BAD("max-per-source counts running handlers; a builtin spawns none (use max-instances)", s->name);
         if ((s->max_per_source || s->n_allow || s->n_deny) && !ip)
                 BAD("max-per-source, allow and deny need IP addresses (unix: peers have none)", s->name);
-        if ((s->max_per_source || s->n_allow || s->n_deny) && (s->wait || s->socket_type == SOCK_DGRAM))
-                BAD("max-per-source, allow and deny are checked per connection: they need a stream service with "
-                    "wait = no",
+        if ((s->max_per_source || s->n_allow || s->n_deny) && s->wait && s->socket_type != SOCK_DGRAM)
+                BAD("max-per-source, allow and deny are checked per connection or datagram: a wait = yes handler "
+                    "accepts its connections itself",
                     s->name);
+        if ((s->n_allow || s->n_deny) && s->builtin && s->socket_type == SOCK_DGRAM)
+                BAD("allow and deny do not apply to a dgram builtin", s->name);
         if (s->builtin && s->socket_type == SOCK_STREAM && s->wait)
                 BAD("wait = yes does not apply to a stream builtin (each connection is served in-process)", s->name);
         if (!s->builtin && s->socket_type == SOCK_DGRAM && !s->wait)

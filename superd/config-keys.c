@@ -290,6 +290,7 @@ static const struct key keys[] = {
     TEXT("user", user, .check = check_user, .print = print_user),
     TEXT("group", group, .check = check_group, .print = print_group),
     WORDS("stderr", stderr_mode, FIELD_INT, stderr_words, "log, socket or null"),
+    BOOL("log-connections", log_connections),
     TEXTS("env", env, .check = check_env),
     TEXTS("pass-env", pass_env, .check = check_pass_env),
     INT("max-instances", max_instances, FIELD_UINT, 0, CONFIG_COUNT_MAX),

@@ -66,6 +66,7 @@ struct service {
         char **env;          /* "K=V" entries from `env`, NULL-terminated */
         char **pass_env;     /* variable names from `pass-env`, NULL-terminated */
         enum stderr_mode stderr_mode;
+        bool log_connections;    /* a line at info per accepted connection and per handler exit (xinetd log_on_success) */
         bool disable;
         unsigned max_instances;  /* running handlers of this service, 0 = no limit */
 

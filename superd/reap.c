@@ -75,22 +75,27 @@ int reap_arm_timeout(struct server *srv, struct child *c, unsigned timeout)
  * The end of c's handler. A failed start (`err` and `step` from
  * spawn_failed(), err 0 when it started), an exit status other than 0 or a
  * signal is logged at error or warning, rate-limited per service, since a
- * client can cause them at will; a clean end only at debug.
+ * client can cause them at will; a clean end only at debug. With
+ * log-connections every end is logged, a clean one at info, none
+ * rate-limited: each pairs with its accept line (xinetd's log_on_success
+ * and log_on_failure), and the admin asked for a line per connection.
  */
 static void log_exit(struct server *srv, struct child *c, const siginfo_t *si, int err, const char *step)
 {
         struct service_state *st = c->service;
         bool clean = si->si_code == CLD_EXITED && si->si_status == 0;
-        int level = err ? LOG_ERR : clean ? LOG_DEBUG : LOG_WARNING;
+        bool every = st->conf->log_connections;
+        int level = err ? LOG_ERR : !clean ? LOG_WARNING : every ? LOG_INFO : LOG_DEBUG;
+        bool limited = level <= LOG_WARNING && !every;
         char status[32], addr[ADDR_STRLEN], more[64] = "";
         struct log_ctx ctx = { .service = st->conf->name, .pid = c->pid, .exit_status = status };
-        uint64_t n;
+        uint64_t n = 0;
 
         if (err)
                 st->count.failed++;
-        if (!log_enabled(level) || (level != LOG_DEBUG && !limited_log_pass(srv->event, &st->exit_log, &n)))
+        if (!log_enabled(level) || (limited && !limited_log_pass(srv->event, &st->exit_log, &n)))
                 return;
-        if (level != LOG_DEBUG && n)
+        if (n)
                 snprintf(more, sizeof(more), " (%llu more in the last %llu s)", (unsigned long long)n,
                          LOG_LIMIT_USEC / 1000000ULL);
         ctx.remote = addr_format_peer(&c->remote, addr, sizeof(addr));

@@ -141,6 +141,37 @@ Test(access, deny_wins_and_refuses_without_spawning)
         h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
 }
 
+/* log-connections = yes: an info line per accepted connection and per handler end; without it, neither. */
+Test(access, log_connections_logs_accept_and_end)
+{
+        uint16_t quiet = h_free_port(), logged = h_free_port();
+        char needle[64];
+        int fd;
+
+        h_main_conf(NULL);
+        h_dropin("s.conf",
+                 "service quiet {\n    listen = { \"127.0.0.1:%u\" }\n    exec = { \"/bin/cat\" }\n"
+                 "    user = \"%s\"\n}\n"
+                 "service logged {\n    listen = { \"127.0.0.1:%u\" }\n    exec = { \"/bin/cat\" }\n"
+                 "    user = \"%s\"\n    log-connections = yes\n}\n",
+                 quiet, H.user, logged, H.user);
+        h_start(NULL, AF_INET, (int)quiet, AF_INET, (int)logged, 0);
+
+        fd = connect_from("127.0.0.7", quiet);
+        expect_echo(fd, "quiet\n");
+        close(fd);
+        fd = connect_from("127.0.0.8", logged);
+        expect_echo(fd, "logged\n");
+        close(fd);
+        h_assert(h_wait_no_children(H.pid, H_IO_MS) == 0, "a handler did not exit");
+        h_assert(h_wait_log("logged: accept 127.0.0.8:", 1, H_IO_MS), "no accept line for the logged service");
+        h_assert(h_wait_log("exitcode 0 after", 1, H_IO_MS), "no end line for the logged service");
+        snprintf(needle, sizeof(needle), "(client 127.0.0.8:");
+        h_assert(h_wait_log(needle, 1, H_IO_MS), "the end line does not name the client");
+        h_assert(!h_wait_log("127.0.0.7", 1, 0), "the quiet service logged its connection");
+        h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
+}
+
 Test(access, refusal_flood_logs_a_handful_of_lines)
 {
         char *log;

@@ -182,6 +182,46 @@ Test(sockets, udp_wait_handler_gets_the_socket_and_is_respawned)
         h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
 }
 
+/*
+ * deny on a wait = yes dgram service (tftp restricted by only_from): superd
+ * peeks at the first datagram's sender; a refused datagram is dropped and
+ * nothing is started, so the next handler's first datagram is an admitted one.
+ */
+Test(sockets, udp_wait_deny_drops_the_datagram_and_starts_nothing)
+{
+        uint16_t port = h_free_port();
+        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) },
+                           from = { .sin_family = AF_INET };
+        char a[1024];
+
+        inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+        inet_pton(AF_INET, "127.0.0.2", &from.sin_addr);
+        h_main_conf(NULL);
+        h_dropin("u.conf",
+                 "service udp-guarded {\n listen = { \"127.0.0.1:%u\" }\n socket-type = dgram\n"
+                 " deny = { \"127.0.0.2\" }\n max-per-source = 1\n log-connections = yes\n"
+                 " exec = { \"%s\", \"300\" }\n user = \"%s\"\n}\n",
+                 port, wait_echo(), H.user);
+        h_start_ready(NULL);
+
+        for (int i = 0; i < 3; i++)
+                h_assert(dgram_exchange(AF_INET, (struct sockaddr *)&to, sizeof(to), (struct sockaddr *)&from,
+                                        sizeof(from), "refused", a, sizeof(a), 300) < 0,
+                         "a datagram from 127.0.0.2 was answered: %s", a);
+        h_assert(h_children(H.pid, NULL, 0) == 0, "a handler was started for a denied datagram");
+        h_assert(h_wait_log("not allowed", 1, H_IO_MS), "no refusal in the log");
+
+        h_assert(udp_exchange(port, "welcome", a, sizeof(a)) > 0, "no answer from 127.0.0.1");
+        h_assert(strcmp(field(a, "got"), "welcome") == 0, "the handler read a refused datagram: %s", a);
+        h_assert(h_wait_log("udp-guarded: accept 127.0.0.1:", 1, H_IO_MS), "no accept line naming the sender");
+        h_assert(h_wait_no_children(H.pid, 5000) == 0, "the wait handler did not exit");
+        h_assert(h_wait_log("exitcode 0 after", 1, H_IO_MS), "no end line");
+        /* The source was released at its end: the same address is served again. */
+        h_assert(udp_exchange(port, "again", a, sizeof(a)) > 0, "no answer after the first handler ended");
+        h_assert(strcmp(field(a, "got"), "again") == 0, "answer: %s", a);
+        h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
+}
+
 Test(sockets, stream_wait_handler_accepts_in_a_loop)
 {
         uint16_t port = h_free_port();

@@ -114,7 +114,8 @@ Test(config_check, builtin_with_process_settings)
         cr_assert_eq(R.n_errors, 1);
 }
 
-Test(config_check, allow_on_a_dgram_service)
+/* allow/deny/max-per-source: per connection, or per datagram of a wait = yes dgram service (peeked). */
+Test(config_check, allow_on_a_wait_service)
 {
         struct listen_addr a[] = {addr("127.0.0.1:7")};
         char *t[] = {"127.0.0.1:7", NULL};
@@ -127,8 +128,19 @@ Test(config_check, allow_on_a_dgram_service)
         s.wait = true;
         s.allow = &allow;
         s.n_allow = 1;
+        s.max_per_source = 2;
+        cr_assert(check_combination(&R, &s), "%s", errors());
+
+        s.socket_type = SOCK_STREAM;
         cr_assert_not(check_combination(&R, &s));
-        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:5: ", "per connection"), "%s", E);
+        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:5: ", "accepts its connections itself"),
+                  "%s", E);
+
+        s.socket_type = SOCK_DGRAM;
+        s.max_per_source = 0;
+        s.builtin = BUILTIN_ECHO;
+        cr_assert_not(check_combination(&R, &s));
+        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:5: ", "dgram builtin"), "%s", E);
 }
 
 Test(config_check, socket_file_settings_need_a_unix_path)

@@ -202,6 +202,7 @@ Test(config, builtin_defaults)
         cr_assert_str_eq(s->name, "a");
         cr_assert_eq(s->max_instances, 256);
         cr_assert_eq(s->stderr_mode, STDERR_LOG);
+        cr_assert(!s->log_connections, "off by default");
         cr_assert_not(s->wait);
         cr_assert_not(s->disable);
         cr_assert_eq(s->socket_type, SOCK_STREAM);
@@ -276,6 +277,7 @@ Test(config, defaults_section_applies_and_service_overrides)
                    "    user = \"root\"\n"
                    "    max-instances = 7\n"
                    "    stderr = null\n"
+                   "    log-connections = yes\n"
                    "    env = { \"FROM_DEFAULTS=1\" }\n"
                    "}\n");
         dropin("a.conf", GOOD("plain") "service custom {\n"
@@ -284,6 +286,7 @@ Test(config, defaults_section_applies_and_service_overrides)
                                        "    user = \"nobody\"\n"
                                        "    max-instances = 0\n"
                                        "    stderr = socket\n"
+                                       "    log-connections = no\n"
                                        "    env = { \"OWN=2\" }\n"
                                        "}\n");
         load_ok();
@@ -293,6 +296,7 @@ Test(config, defaults_section_applies_and_service_overrides)
         cr_assert_eq(p->uid, 0);
         cr_assert_eq(p->max_instances, 7);
         cr_assert_eq(p->stderr_mode, STDERR_NULL);
+        cr_assert(p->log_connections);
         cr_assert(strv_has(p->env, "FROM_DEFAULTS=1"));
         cr_assert_eq(strv_length(p->env), 1);
 
@@ -301,6 +305,7 @@ Test(config, defaults_section_applies_and_service_overrides)
         cr_assert_neq(c->uid, 0);
         cr_assert_eq(c->max_instances, 0, "0 (no limit) must override the default, not fall back to it");
         cr_assert_eq(c->stderr_mode, STDERR_SOCKET);
+        cr_assert(!c->log_connections, "no must override the default yes");
         cr_assert_eq(strv_length(c->env), 1, "a service's env replaces the default list");
         cr_assert(strv_has(c->env, "OWN=2"));
         cr_assert_str_eq(c->argv[1], "arg");
