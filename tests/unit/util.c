@@ -3,12 +3,14 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -96,4 +98,50 @@ unsigned tu_count_lines(const char *text)
                 if (*p == '\n' || !p[1])
                         n++;
         return n;
+}
+
+char *tu_read(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem;
+        int c;
+
+        if (!f)
+                return NULL;
+        mem = open_memstream(&text, &len);
+        cr_assert(mem);
+        while ((c = fgetc(f)) != EOF)
+                fputc(c, mem);
+        fclose(f);
+        cr_assert(fclose(mem) == 0);
+        return text;
+}
+
+int tu_run(char *const *argv, char **ret_out, char **ret_err)
+{
+        char *dir = tu_tmpdir(), *out = tu_path(dir, "out"), *err = tu_path(dir, "err");
+        int status;
+        pid_t pid = fork();
+
+        cr_assert(pid >= 0, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                int in = open("/dev/null", O_RDONLY), o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+                    e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                if (in < 0 || o < 0 || e < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+                        _exit(126);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        cr_assert(waitpid(pid, &status, 0) == pid);
+        if (ret_out)
+                *ret_out = tu_read(out);
+        if (ret_err)
+                *ret_err = tu_read(err);
+        tu_rmtree(dir);
+        free(dir);
+        free(out);
+        free(err);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -33,3 +33,15 @@ bool tu_has_line(const char *text, const char *prefix, const char *needle);
 
 /* Number of lines in `text` (a last line without '\n' counts). */
 unsigned tu_count_lines(const char *text);
+
+/*
+ * Runs ARGV (argv[0] is a path) with stdin from /dev/null and waits for it.
+ * Its standard output and error are returned in *ret_out and *ret_err
+ * (malloc'd, NUL-terminated; either may be NULL to discard). Returns the exit
+ * status, or 128 + the signal that killed it. Fails the current test if it
+ * cannot be run.
+ */
+int tu_run(char *const *argv, char **ret_out, char **ret_err);
+
+/* The whole of file PATH (malloc'd), or NULL when it cannot be read. */
+char *tu_read(const char *path);
