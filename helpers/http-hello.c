@@ -25,8 +25,25 @@
  *               ab -n 10000 -c 50 http://127.0.0.1:8080/
  * or without superd:   printf 'GET / HTTP/1.0\r\n\r\n' | ./http-hello
  *
- * Exit status: 0 when a reply was sent, the client went away or timed out;
- * 1 on any other I/O error, reported on stderr.
+ * Worker mode (socket activation, superd's `workers = N`, systemd's
+ * Accept=no): when LISTEN_FDS=1 and LISTEN_PID is this process
+ * (sd_listen_fds(3)), fd 3 is a listening socket. http-hello then accepts on
+ * it in a loop and answers each connection as above, with one more header,
+ * "X-Superd-Worker: <SUPERD_WORKER or -> <pid>", so that a client sees
+ * which worker answered. A connection that sends nothing for 10 s before
+ * its head is complete gets 408. SIGTERM ends it after the request being
+ * answered, if any: a pool can be stopped or replaced without cutting a
+ * reply. Declare it as a pool:
+ *
+ *     service http-pool {
+ *         listen  = { "127.0.0.1:8081" }
+ *         wait    = yes
+ *         workers = auto
+ *         exec    = { "/usr/libexec/superd/http-hello" }
+ *     }
+ *
+ * Exit status: 0 when a reply was sent, the client went away or timed out
+ * (worker mode: at SIGTERM); 1 on any other I/O error, reported on stderr.
  */
 
 #include <errno.h>
@@ -34,6 +51,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -67,6 +85,13 @@ static const char reply_timeout[] = "HTTP/1.0 408 Request Timeout\r\n"
 
 /* Set once a reply is being written: the timeout must not interleave its own. */
 static volatile sig_atomic_t replying;
+
+/* Worker mode: SIGTERM arrived; leave after the current connection. */
+static volatile sig_atomic_t terminating;
+
+/* Worker mode: the 200 reply with X-Superd-Worker, built once. */
+static char worker_reply_ok[sizeof(reply_ok) + 64];
+static size_t worker_reply_len, worker_body_at;
 
 /* SIGALRM: the client did not finish its request head in time. Only
  * async-signal-safe calls here. */
@@ -136,18 +161,29 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 /* Reads whatever is available into buf (at most len bytes), retrying EINTR
- * and waiting out EAGAIN. Returns the byte count, 0 at end of input, or
- * -errno. */
-static ssize_t read_some(int fd, char *buf, size_t len)
+ * and waiting out EAGAIN; `timed` (worker mode): waits at most TIMEOUT_SEC
+ * for more (then -ETIMEDOUT), and tries without waiting first, so a request
+ * already there costs one system call. Returns the byte count, 0 at end of
+ * input, or -errno. */
+static ssize_t read_some(int fd, char *buf, size_t len, bool timed)
 {
         for (;;) {
-                ssize_t n = read(fd, buf, len);
+                ssize_t n = timed ? recv(fd, buf, len, MSG_DONTWAIT) : read(fd, buf, len);
                 if (n >= 0)
                         return n;
                 if (errno == EINTR)
                         continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK)
                         return -errno;
+                if (timed) {
+                        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+                        int k = poll(&pfd, 1, TIMEOUT_SEC * 1000);
+                        if (k == 0)
+                                return -ETIMEDOUT;
+                        if (k < 0 && errno != EINTR)
+                                return -errno;
+                        continue;
+                }
                 int r = wait_fd(fd, POLLIN);
                 if (r < 0)
                         return r;
@@ -206,12 +242,12 @@ static bool parse_request_line(const char *line, bool *ret_head)
         return *p == '\n';
 }
 
-static int reply(const char *msg, size_t len)
+static int reply(int in, int fd, const char *msg, size_t len, bool drain)
 {
         int r;
 
         replying = 1;
-        r = write_all(STDOUT_FILENO, msg, len);
+        r = write_all(fd, msg, len);
         if (r < 0)
                 return io_error("write", -r);
 
@@ -220,29 +256,25 @@ static int reply(const char *msg, size_t len)
          * can destroy the reply before the client has read it. Does not wait
          * for more; on a pipe recv fails with ENOTSOCK and this is a no-op. */
         char sink[4096];
-        while (recv(STDIN_FILENO, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+        while (drain && recv(in, sink, sizeof(sink), MSG_DONTWAIT) > 0)
                 ;
         return 0;
 }
 
-int main(void)
+/* Read one request head from `in` and answer it on `out`. Returns the exit status. */
+static int serve(int in, int out, bool worker)
 {
         /* One byte more than HEAD_MAX: the NUL that bounds the line parser. */
         char buf[HEAD_MAX + 1];
         size_t len = 0, start = 0, end = 0;
-        struct sigaction sa = {.sa_handler = on_timeout};
-
-        /* A client that closes early must give EPIPE, not a fatal signal. */
-        signal(SIGPIPE, SIG_IGN);
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGALRM, &sa, NULL);
-        alarm(TIMEOUT_SEC);
 
         while (end == 0) {
                 if (len == HEAD_MAX)
-                        return reply(reply_bad, sizeof(reply_bad) - 1);
+                        return reply(in, out, reply_bad, sizeof(reply_bad) - 1, true);
 
-                ssize_t n = read_some(STDIN_FILENO, buf + len, HEAD_MAX - len);
+                ssize_t n = read_some(in, buf + len, HEAD_MAX - len, worker);
+                if (n == -ETIMEDOUT && worker)
+                        return reply(in, out, reply_timeout, sizeof(reply_timeout) - 1, true);
                 if (n < 0)
                         return io_error("read", (int)-n);
                 if (n == 0) {
@@ -251,7 +283,7 @@ int main(void)
                          * request. */
                         if (start == len)
                                 return 0;
-                        return reply(reply_bad, sizeof(reply_bad) - 1);
+                        return reply(in, out, reply_bad, sizeof(reply_bad) - 1, true);
                 }
 
                 /* Restart the scan two bytes back: an LF there may still be
@@ -271,10 +303,81 @@ int main(void)
         bool head = false;
         buf[len] = '\0';
         if (!parse_request_line(buf + start, &head))
-                return reply(reply_bad, sizeof(reply_bad) - 1);
+                return reply(in, out, reply_bad, sizeof(reply_bad) - 1, true);
 
+        /* Worker mode: the whole input was the head: nothing to drain, one system call saved per request. */
+        if (worker)
+                return reply(in, out, worker_reply_ok, head ? worker_body_at : worker_reply_len, end != len);
         size_t reply_len = sizeof(reply_ok) - 1;
         if (head)
                 reply_len -= sizeof(BODY) - 1;
-        return reply(reply_ok, reply_len);
+        return reply(in, out, reply_ok, reply_len, true);
+}
+
+static void on_term(int sig)
+{
+        (void)sig;
+        terminating = 1;
+}
+
+/* LISTEN_FDS=1 for this very process (sd_listen_fds(3), without libsystemd). */
+static bool socket_activated(void)
+{
+        const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+
+        return fds && pid && strcmp(fds, "1") == 0 && strtol(pid, NULL, 10) == (long)getpid();
+}
+
+/* Worker mode: accept on fd 3 in a loop until SIGTERM. Returns the exit status. */
+static int serve_listener(void)
+{
+        const char *index = getenv("SUPERD_WORKER");
+        struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: accept(2) returns EINTR */
+        size_t head_len = sizeof(reply_ok) - 1 - (sizeof(BODY) - 1);
+        int n;
+
+        /* The reply of the plain mode with X-Superd-Worker before the empty line. */
+        n = snprintf(worker_reply_ok, sizeof(worker_reply_ok), "%.*sX-Superd-Worker: %.8s %d\r\n\r\n%s",
+                     (int)(head_len - 2), reply_ok, index ? index : "-", (int)getpid(), BODY);
+        if (n < 0 || (size_t)n >= sizeof(worker_reply_ok))
+                return 1;
+        worker_reply_len = (size_t)n;
+        worker_body_at = worker_reply_len - (sizeof(BODY) - 1);
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDNAMES");
+        while (!terminating) {
+                int c = accept4(3, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0) {
+                        if (errno == EAGAIN || errno == EWOULDBLOCK) { /* handed over non-blocking */
+                                struct pollfd p = {.fd = 3, .events = POLLIN};
+                                (void)poll(&p, 1, -1); /* EINTR: SIGTERM is looked at */
+                                continue;
+                        }
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        dprintf(STDERR_FILENO, "http-hello: accept: %s\n", strerror(errno));
+                        return 1;
+                }
+                replying = 0;
+                (void)serve(c, c, true);
+                close(c);
+        }
+        return 0;
+}
+
+int main(void)
+{
+        struct sigaction sa = {.sa_handler = on_timeout};
+
+        /* A client that closes early must give EPIPE, not a fatal signal. */
+        signal(SIGPIPE, SIG_IGN);
+        if (socket_activated())
+                return serve_listener();
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(TIMEOUT_SEC);
+        return serve(STDIN_FILENO, STDOUT_FILENO, false);
 }

@@ -239,6 +239,28 @@ static void print_not_listening(json_object *svc)
         }
 }
 
+/* A worker pool's slots (workers = N): its queue, then one line per worker. */
+static void print_workers(json_object *svc)
+{
+        json_object *workers;
+
+        if (!json_object_object_get_ex(svc, "workers", &workers) || !json_object_is_type(workers, json_type_array))
+                return;
+        printf("%s: %zu worker slot(s), queue %" PRId64 "\n", get_string(svc, "name", "?"),
+               json_object_array_length(workers), get_int(svc, "queue"));
+        for (size_t i = 0; i < json_object_array_length(workers); i++) {
+                json_object *w = json_object_array_get_idx(workers, i), *b;
+                bool backing_off = json_object_object_get_ex(w, "backing_off", &b) && json_object_get_boolean(b);
+                int64_t pid = get_int(w, "pid");
+                printf("  %s worker %" PRId64 ": ", get_string(w, "listen", "?"), get_int(w, "index"));
+                if (pid)
+                        printf("pid %" PRId64 ", up %" PRId64 " s", pid, get_int(w, "uptime"));
+                else
+                        printf("%s", backing_off ? "backing off" : "not running");
+                printf(", %" PRId64 " restart(s)\n", get_int(w, "restarts"));
+        }
+}
+
 /* Print the status reply as a table. Returns an exit status. */
 static int print_status(json_object *reply)
 {
@@ -279,6 +301,8 @@ static int print_status(json_object *reply)
         free(rows);
         for (size_t i = 0; i < n; i++)
                 print_not_listening(json_object_array_get_idx(services, i));
+        for (size_t i = 0; i < n; i++)
+                print_workers(json_object_array_get_idx(services, i));
         printf("\n%zu service(s), %" PRId64 " handler(s) running, max-children %" PRId64 ", superd pid %" PRId64 "\n",
                n, get_int(reply, "running"), get_int(reply, "max_children"), get_int(reply, "pid"));
         return EXIT_OK;

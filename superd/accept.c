@@ -17,6 +17,7 @@
 #include "server.h"
 #include "service.h"
 #include "spawn.h"
+#include "workers.h"
 
 #define ACCEPT_BATCH 32 /* connections accepted per wakeup, so one port cannot starve others */
 
@@ -200,6 +201,14 @@ static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *re
         return accept_serve(l, fd, remote, NULL, NULL);
 }
 
+/* PROTO for a handler that gets the listening socket itself (wait = yes, a worker). */
+static const char *listen_proto(const struct listener *l)
+{
+        return l->local.sin6_family == AF_UNIX                  ? "UNIX"
+               : l->service->conf->socket_type == SOCK_DGRAM ? "UDP"
+                                                               : "TCP";
+}
+
 /*
  * wait = yes on a datagram socket with allow, deny or max-per-source: the
  * source of the first queued datagram decides, as xinetd does for its udp
@@ -243,7 +252,6 @@ static void handle_wait(struct listener *l)
 {
         struct service_state *st = l->service;
         const struct service *conf = st->conf;
-        const char *proto = l->local.sin6_family == AF_UNIX ? "UNIX" : conf->socket_type == SOCK_DGRAM ? "UDP" : "TCP";
         struct sockaddr_in6 peer = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
         struct source_key key;
         bool counted = false;
@@ -265,7 +273,7 @@ static void handle_wait(struct listener *l)
         flags = fcntl(l->fd, F_GETFL);
         listener_pause(l, PAUSE_WAIT);
         (void)fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
-        listen_pid = handler_env_listen(&st->env, st->server->conn_env, proto, conf->name);
+        listen_pid = handler_env_listen(&st->env, st->server->conn_env, listen_proto(l), conf->name);
         r = start_handler(l, l->fd, &peer, listen_pid, counted ? &key : NULL);
         if (r < 0) {
                 /* The socket stays readable: retry later rather than at once. */
@@ -273,6 +281,17 @@ static void handle_wait(struct listener *l)
                 listener_resume(l, PAUSE_WAIT);
                 listener_back_off(l, strerror(-r));
         }
+}
+
+int accept_start_worker(struct listener *l, unsigned index)
+{
+        struct service_state *st = l->service;
+        const struct service *conf = st->conf;
+        struct sockaddr_in6 none = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
+        char *listen_pid =
+                handler_env_listen_worker(&st->env, st->server->conn_env, listen_proto(l), conf->name, (int)index);
+
+        return start_handler(l, l->fd, &none, listen_pid, NULL);
 }
 
 /* max-instances reached: pause l until a handler of its service exits; logged once per episode, rate-limited. */
@@ -299,6 +318,8 @@ int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
         struct server *srv = st->server;
         const struct service *conf = st->conf;
 
+        if (l->workers) /* workers = N: a pool serves this socket (workers.h) */
+                return workers_on_ready(l);
         if (conf->builtin && conf->socket_type == SOCK_DGRAM) {
                 builtin_dgram_serve(conf->builtin, fd, srv->builtin_ports, srv->n_builtin_ports);
                 return 0;

@@ -14,6 +14,7 @@
 
 struct service_state;
 struct listener;
+struct worker_pool;
 
 /* One running handler. Records move when the table grows: do not keep pointers across children_add(). */
 struct child {
@@ -22,6 +23,8 @@ struct child {
         uint64_t start_usec;        /* CLOCK_MONOTONIC */
         struct sockaddr_in6 remote; /* AF_INET or AF_INET6 peer (sockaddr_in fits); AF_UNIX: family only */
         struct listener *wait_listener; /* wait = yes: the listener it holds, watched again at its exit */
+        struct worker_pool *pool;   /* a worker of this pool (workers.h), NULL otherwise; its exit goes there */
+        unsigned worker_slot;       /* with pool: its slot, SUPERD_WORKER */
         struct source_key source;   /* counted in its service's per-source table when counted_source */
         bool counted_source;
         bool term_sent;             /* timeout: SIGTERM sent, SIGKILL next */

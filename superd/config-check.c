@@ -84,6 +84,13 @@ bool check_combination(struct config_report *r, const struct service *s)
                 BAD("proxy-timeout applies only with proxy-protocol", s->name);
         if (!s->proxy_protocol && s->proxy_health_close)
                 BAD("proxy-health applies only with proxy-protocol", s->name);
+        /* A pool shares the listening socket itself: only a wait = yes handler gets it (workers.h). */
+        if ((s->workers || s->workers_eager) && (!s->wait || s->builtin))
+                BAD("workers and workers-start need wait = yes and an exec'd handler (not a builtin)", s->name);
+        if ((s->workers > 1 || s->workers_eager) && (s->max_per_source || s->n_allow || s->n_deny))
+                BAD("max-per-source, allow and deny are checked before a handler starts: workers accept by "
+                    "themselves",
+                    s->name);
         if (strv_length(s->env) + strv_length(s->pass_env) > SERVICE_ENV_MAX)
                 BAD("env and pass-env: more than %d variables", s->name, SERVICE_ENV_MAX);
 #undef BAD

@@ -87,6 +87,9 @@ static const char *const stderr_words[] = {
 /* Indexed by the set of versions: 1 = PROXY_V1, 2 = PROXY_V2 (proxy.h), 3 = both. */
 static const char *const proxy_protocol_words[] = { "no", "v1", "v2", "any" };
 
+/* Indexed by workers_eager. */
+static const char *const workers_start_words[] = { "lazy", "eager" };
+
 /* Indexed by proxy_health_close. */
 static const char *const proxy_health_words[] = { "spawn", "close" };
 
@@ -117,6 +120,35 @@ static int word_mode(const char *s, long *ret)
 
         *ret = m;
         return r;
+}
+
+static int word_workers(const char *s, long *ret)
+{
+        char *end;
+        long v;
+
+        if (strcmp(s, "auto") == 0) {
+                *ret = WORKERS_AUTO;
+                return 0;
+        }
+        if (s[0] < '0' || s[0] > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || *end || v < 1 || v > WORKERS_MAX)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static const char *name_workers(long v)
+{
+        static char number[16];
+
+        if (v == WORKERS_AUTO)
+                return "auto";
+        snprintf(number, sizeof(number), "%ld", v);
+        return number;
 }
 
 static int word_rate(const char *s, long *ret)
@@ -272,6 +304,9 @@ static const struct key keys[] = {
     {.name = "listen", .type = KEY_LISTEN, .offset = AT(listen)},
     WORDS("socket-type", socket_type, FIELD_INT, socket_type_words, "stream, dgram or seqpacket"),
     BOOL("wait", wait, .given_offset = AT(wait_set)),
+    WORD("workers", workers, FIELD_UINT, word_workers, "a number of workers from 1 to 1024, or auto",
+         .print_word = name_workers, .when = PRINT_NONZERO),
+    WORDS("workers-start", workers_eager, FIELD_BOOL, workers_start_words, "lazy or eager", .when = PRINT_NONZERO),
     INT("backlog", sockopt.backlog, FIELD_INT, 0, 65535, .zero_note = "  # SOMAXCONN"),
     INT("receive-buffer", sockopt.receive_buffer, FIELD_INT, 0, 1 << 30, .when = PRINT_NONZERO),
     INT("send-buffer", sockopt.send_buffer, FIELD_INT, 0, 1 << 30, .when = PRINT_NONZERO),

@@ -14,6 +14,7 @@ static const char *const reserved_vars[] = {
     "PATH",           "SUPERD_SERVICE", "PROTO",         "TCPREMOTEIP",     "TCPREMOTEPORT",   "TCPLOCALIP",
     "TCPLOCALPORT",   "REMOTE_ADDR",    "REMOTE_PORT",   "REMOTE_HOST",   "NOTIFY_SOCKET",   "LISTEN_PID",      "LISTEN_FDS",
     "LISTEN_FDNAMES", "WATCHDOG_PID",   "WATCHDOG_USEC", "PROXY_PEER_ADDR", "PROXY_AUTHORITY", "PROXY_UNIQUE_ID",
+    "SUPERD_WORKER",
 };
 
 int value_rate(const char *s, unsigned *ret)

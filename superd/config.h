@@ -26,6 +26,12 @@
  */
 #define WAIT_MAX_RATE_DEFAULT 10
 
+/* Most workers one listener may have (`workers = N`). */
+#define WORKERS_MAX 1024
+
+/* `workers = auto`, stored in service.workers. */
+#define WORKERS_AUTO (WORKERS_MAX + 1)
+
 /* proxy-timeout of a service that sets none (here or in `defaults`): seconds to send the PROXY header. */
 #define PROXY_TIMEOUT_DEFAULT 3
 
@@ -52,6 +58,14 @@ struct service {
         int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
         bool wait;           /* inetd wait: the listening socket goes to one handler at a time */
         bool wait_set;       /* wait was given, not derived from socket-type (merging `defaults`) */
+        /*
+         * Worker pools (workers.h, DESIGN.md §2): 0 when `workers` is not
+         * given (today's wait mode, as `workers = 1`), else 1..WORKERS_MAX,
+         * or WORKERS_AUTO (the CPUs superd may run on, read at start and reload).
+         * config-check.c: only on a wait = yes service that is not a builtin.
+         */
+        unsigned workers;
+        bool workers_eager;  /* workers-start = eager: start all of them at start and reload */
         struct socket_options sockopt; /* applied to every listener of the service */
         char *socket_user, *socket_group; /* as written, NULL when not set */
 

@@ -129,12 +129,19 @@ int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer)
 
 char *handler_env_listen(struct handler_env *e, char *buf, const char *proto, const char *name)
 {
+        return handler_env_listen_worker(e, buf, proto, name, -1);
+}
+
+char *handler_env_listen_worker(struct handler_env *e, char *buf, const char *proto, const char *name, int worker)
+{
         char **slot = e->envp + e->n_fixed;
         char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE, *pid;
 
         ADD("PROTO=%s", proto);
         ADD("LISTEN_FDS=1");
         ADD("LISTEN_FDNAMES=%.200s", name);
+        if (worker >= 0)
+                ADD("SUPERD_WORKER=%d", worker);
         /* Room for any pid; the child writes its own (spawn_plan.listen_pid). */
         ADD("LISTEN_PID=%*s", HANDLER_ENV_PID_DIGITS, "");
         pid = p - 1 - HANDLER_ENV_PID_DIGITS;

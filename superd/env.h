@@ -85,5 +85,11 @@ int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer)
  */
 char *handler_env_listen(struct handler_env *e, char *buf, const char *proto, const char *name);
 
+/*
+ * The same for worker `worker` of a pool (workers.h), which also gets
+ * SUPERD_WORKER=<worker>; worker < 0 adds nothing (handler_env_listen()).
+ */
+char *handler_env_listen_worker(struct handler_env *e, char *buf, const char *proto, const char *name, int worker);
+
 /* Free what handler_env_init() allocated; the struct may be reused afterwards. */
 void handler_env_done(struct handler_env *e);

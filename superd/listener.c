@@ -11,6 +11,7 @@
 #include "log.h"
 #include "server.h"
 #include "service.h"
+#include "workers.h"
 
 #define BACK_OFF_MIN_USEC (10 * 1000ULL)       /* first pause after EMFILE and friends */
 #define BACK_OFF_MAX_USEC (1000 * 1000ULL)
@@ -30,6 +31,8 @@ const char *pause_reason_name(enum pause_reason r)
                 return "rate";
         case PAUSE_BACK_OFF:
                 return "back-off";
+        case PAUSE_WORKERS:
+                return "workers";
         }
         return "?";
 }
@@ -115,7 +118,10 @@ static int open_one(struct listener *l)
                 r = builtin_listener_prepare(l->fd);
         if (r == 0)
                 r = sd_event_add_io(st->server->event, &l->io, l->fd, EPOLLIN, accept_on_ready, l);
+        if (r == 0 && workers_configured(conf))
+                r = workers_open(l);
         if (r < 0) {
+                l->io = sd_event_source_disable_unref(l->io);
                 if (!l->adopted)
                         socket_unlink(a, &l->file);
                 close(l->fd);
@@ -174,6 +180,7 @@ int listener_start(struct listener *l)
 
 void listener_close(struct listener *l)
 {
+        workers_close(l);
         l->io = sd_event_source_disable_unref(l->io);
         l->retry = sd_event_source_disable_unref(l->retry);
         if (l->fd >= 0) {
@@ -199,4 +206,5 @@ void listener_take_over(struct listener *l, struct listener *prev)
         /* Only a wait handler carries over: it still holds the socket. Limits are the new service's. */
         l->paused = prev->paused & PAUSE_WAIT;
         update_io(l);
+        (void)workers_take_over(l, prev); /* logged */
 }

@@ -23,12 +23,13 @@ enum pause_reason {
         PAUSE_WAIT = 1 << 2,          /* wait = yes: a handler holds the socket */
         PAUSE_RATE = 1 << 3,          /* max-rate exceeded: rate-pause seconds */
         PAUSE_BACK_OFF = 1 << 4,      /* accept or spawn failed for lack of resources: a growing interval */
+        PAUSE_WORKERS = 1 << 5,       /* a worker pool: every slot runs or backs off, or a start settles (workers.h) */
 };
 
 /* Number of pause reasons, for arrays indexed by bit number. */
-#define PAUSE_REASONS 5
+#define PAUSE_REASONS 6
 
-/* The name of one reason ("max-instances", "max-children", "wait", "rate", "back-off"), for status and logs. */
+/* The name of one reason ("max-instances", "max-children", "wait", "rate", "back-off", "workers"), for status, logs. */
 const char *pause_reason_name(enum pause_reason r);
 
 /*
@@ -54,6 +55,7 @@ struct listener {
         unsigned paused;               /* enum pause_reason bits */
         struct listener *next_paused;  /* on server.paused_global while PAUSE_GLOBAL_LIMIT is set */
         struct listener *moved_to;     /* during a reload: the new listener that took the socket over */
+        struct worker_pool *workers;   /* workers = N: its pool (owned, workers.h), NULL otherwise */
 };
 
 /* Its index in its service's listeners, which is also the index of its `listen` entry. */

@@ -14,6 +14,7 @@
 #include "server.h"
 #include "service.h"
 #include "spawn.h"
+#include "workers.h"
 
 #define TIMEOUT_KILL_USEC (5 * 1000000ULL) /* timeout: SIGTERM to SIGKILL */
 
@@ -120,6 +121,10 @@ static void wait_handler_done(struct listener *l, bool start_failed)
 
         if (l->fd < 0)
                 return; /* closed meanwhile (stop, reload) */
+        if (l->workers) { /* a reload made it a pool's socket (workers.h): it stays blocking */
+                listener_resume(l, PAUSE_WAIT);
+                return;
+        }
         flags = fcntl(l->fd, F_GETFL);
         if (flags >= 0)
                 (void)fcntl(l->fd, F_SETFL, flags | O_NONBLOCK);
@@ -136,6 +141,8 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
 {
         struct service_state *st;
         struct listener *wait_listener;
+        struct worker_pool *pool;
+        unsigned worker_slot;
         const char *step;
         struct child *c;
         int err;
@@ -148,6 +155,8 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
         log_exit(srv, c, si, err, step);
         st = c->service;
         wait_listener = c->wait_listener;
+        pool = c->pool;
+        worker_slot = c->worker_slot;
         if (c->counted_source)
                 source_release(&st->sources, &c->source);
         sd_event_source_disable_unref(c->timeout);
@@ -157,6 +166,8 @@ static void handler_reaped(struct server *srv, const siginfo_t *si)
         children_remove(&srv->children, c);
         if (wait_listener && !srv->stopping)
                 wait_handler_done(wait_listener, err != 0);
+        if (pool) /* a worker: its pool restarts it (workers.h), while the service still holds the pool */
+                workers_reaped(pool, si->si_pid, worker_slot, err != 0);
         service_handler_ended(st);
 }
 

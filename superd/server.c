@@ -154,23 +154,29 @@ void server_collect_builtin_ports(struct server *srv, struct service_state **ser
 static int with_snapshot(struct server *srv, int (*fn)(const struct status_snapshot *snap, void *userdata),
                          void *userdata)
 {
-        size_t n_listeners = 0, used = 0;
+        size_t n_listeners = 0, used = 0, n_workers = 0, used_workers = 0;
         struct status_service *services;
         struct status_listener *listeners;
+        struct status_worker *workers;
         int r;
 
-        for (size_t i = 0; i < srv->n_services; i++)
+        for (size_t i = 0; i < srv->n_services; i++) {
                 n_listeners += srv->services[i]->n_listeners;
+                n_workers += service_state_workers(srv->services[i]);
+        }
         services = calloc(srv->n_services + 1, sizeof(*services));
         listeners = calloc(n_listeners + 1, sizeof(*listeners));
-        if (!services || !listeners) {
+        workers = calloc(n_workers + 1, sizeof(*workers));
+        if (!services || !listeners || !workers) {
                 free(services);
                 free(listeners);
+                free(workers);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < srv->n_services; i++) {
-                service_state_snapshot(srv->services[i], listeners + used, &services[i]);
+                service_state_snapshot(srv->services[i], listeners + used, workers + used_workers, &services[i]);
                 used += srv->services[i]->n_listeners;
+                used_workers += service_state_workers(srv->services[i]);
         }
         r = fn(&(struct status_snapshot){ .pid = getpid(),
                                           .services = services,
@@ -180,6 +186,7 @@ static int with_snapshot(struct server *srv, int (*fn)(const struct status_snaps
                userdata);
         free(services);
         free(listeners);
+        free(workers);
         return r;
 }
 

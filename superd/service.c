@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "workers.h"
 
 static void refusal_summary(struct limited_log *ll, uint64_t n)
 {
@@ -188,13 +189,29 @@ void service_log_refusal(struct service_state *st, const struct sockaddr_in6 *pe
                     (unsigned long long)st->count.refused_rate, (unsigned long long)st->count.refused_proxy);
 }
 
+size_t service_state_workers(const struct service_state *st)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < st->n_listeners; i++)
+                n += workers_count(&st->listeners[i]);
+        return n;
+}
+
 void service_state_snapshot(const struct service_state *st, struct status_listener *listeners,
-                            struct status_service *ret)
+                            struct status_worker *workers, struct status_service *ret)
 {
         for (size_t i = 0; i < st->n_listeners; i++) {
                 const struct listener *l = &st->listeners[i];
                 size_t n = 0;
                 listeners[i] = (struct status_listener){ .listen = st->conf->listen_text[i], .open_error = l->open_error };
+                if (l->workers) {
+                        listeners[i].pool = true;
+                        listeners[i].workers = workers;
+                        listeners[i].n_workers = workers_snapshot(l, server_now(st->server), workers);
+                        listeners[i].queue = l->fd >= 0 ? workers_queue_length(l->fd, st->conf->socket_type) : -1;
+                        workers += listeners[i].n_workers;
+                }
                 for (unsigned bit = 0; bit < PAUSE_REASONS; bit++)
                         if (l->paused & (1u << bit))
                                 listeners[i].pause_reasons[n++] = pause_reason_name(1u << bit);

@@ -102,10 +102,14 @@ void service_rate_pause(struct service_state *st);
  */
 void service_log_refusal(struct service_state *st, const struct sockaddr_in6 *peer, const char *why);
 
+/* Worker slots of st's pools (workers.h), summed over its listeners: what service_state_snapshot() needs room for. */
+size_t service_state_workers(const struct service_state *st);
+
 /*
  * Fill *ret (and `listeners`, st->n_listeners entries, which *ret points
- * to) with st's state for superctl status and SIGUSR1. Strings point into
- * st: valid until st changes.
+ * to, and `workers`, service_state_workers(st) entries, which the listeners
+ * point to) with st's state for superctl status and SIGUSR1. Strings point
+ * into st: valid until st changes.
  */
 void service_state_snapshot(const struct service_state *st, struct status_listener *listeners,
-                            struct status_service *ret);
+                            struct status_worker *workers, struct status_service *ret);

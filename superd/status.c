@@ -250,6 +250,45 @@ static json_object *pause_array(const struct status_service *svc)
         return a;
 }
 
+/* The "workers" array of a pool service, and its "queue", into o. Returns 0 or -ENOMEM. */
+static int put_workers(json_object *o, const struct status_service *svc)
+{
+        json_object *a = json_object_new_array();
+        int64_t queue = 0;
+        int r = a ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r == 0 && i < svc->n_listeners; i++) {
+                const struct status_listener *l = &svc->listeners[i];
+                if (l->queue > 0)
+                        queue += l->queue;
+                for (size_t j = 0; r == 0 && j < l->n_workers; j++) {
+                        const struct status_worker *w = &l->workers[j];
+                        json_object *wo = json_object_new_object();
+                        r = append(a, wo);
+                        if (r == 0)
+                                r = put(wo, "listen", json_utf8(l->listen));
+                        if (r == 0)
+                                r = put(wo, "index", json_object_new_int64(w->index));
+                        if (r == 0)
+                                r = put(wo, "pid", json_object_new_int64(w->pid));
+                        if (r == 0)
+                                r = put(wo, "uptime", json_object_new_uint64(w->uptime));
+                        if (r == 0)
+                                r = put(wo, "restarts", json_object_new_int64(w->restarts));
+                        if (r == 0)
+                                r = put(wo, "backing_off", json_object_new_boolean(w->backing_off));
+                }
+        }
+        if (r == 0) {
+                r = put(o, "workers", a);
+                a = NULL;
+        }
+        if (r == 0)
+                r = put(o, "queue", json_object_new_int64(queue));
+        json_object_put(a);
+        return r;
+}
+
 static json_object *service_object(const struct status_service *svc)
 {
         json_object *o = json_object_new_object(), *listeners = json_object_new_array(),
@@ -304,6 +343,11 @@ static json_object *service_object(const struct status_service *svc)
                 r = put(o, "paused", json_object_new_boolean(paused));
         if (r == 0)
                 r = put(o, "pause", pause_array(svc));
+        for (size_t i = 0; r == 0 && i < svc->n_listeners; i++)
+                if (svc->listeners[i].pool) {
+                        r = put_workers(o, svc);
+                        break;
+                }
         json_object_put(listeners);
         json_object_put(failing);
         json_object_put(refused);

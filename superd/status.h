@@ -2,6 +2,7 @@
 /* The status socket: a local AF_UNIX stream socket that answers one-line requests (superctl) with JSON. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,12 +25,19 @@
  *            "refused":{"acl":0,"per_source":0,"rate":0,"proxy":0},"paused":false,
  *            "pause":[]},
  *            ...],"running":N,"max_children":N}
+ *           A service with a worker pool (workers = N) also has, after
+ *           "pause", "workers":[{"listen":"127.0.0.1:7","index":0,"pid":N,
+ *           "uptime":S,"restarts":N,"backing_off":false},...] (one per slot
+ *           of each listener; pid 0 when not running) and "queue":N, what
+ *           waits on its sockets: TCP connections not accepted yet (the
+ *           accept queue), plus 1 for each dgram or unix socket with
+ *           something waiting.
  *           not_listening: listeners that could not be opened and are
  *           being retried (usually empty); the counters are kept across
  *           reloads while the service keeps its name. pause: why listeners
  *           of the service are not watched, each reason once, in the order
  *           of the listeners: "max-instances", "max-children", "wait",
- *           "rate", "back-off"; paused is true iff pause is not empty.
+ *           "rate", "back-off", "workers"; paused is true iff pause is not empty.
  *   reload  {"ok":true,"services":N}
  *           {"ok":false,"errors":["FILE:LINE: message", ...]}
  *   other   {"error":"unknown command"}
@@ -118,11 +126,25 @@ struct status_socket *status_socket_close(struct status_socket *s);
  * server fills and owns (every pointer is borrowed for the call; strings
  * never NULL, any bytes: they are made valid UTF-8 for JSON).
  */
+/* One slot of a worker pool (workers.h). */
+struct status_worker {
+        unsigned index;    /* SUPERD_WORKER */
+        pid_t pid;         /* 0: not running (not started yet, or backing off) */
+        uint64_t uptime;   /* seconds since its last start; 0 when not running */
+        unsigned restarts; /* starts after the first */
+        bool backing_off;  /* waiting out a back-off after quick exits */
+};
+
 struct status_listener {
         const char *listen;           /* as written in the drop-in */
         int open_error;               /* 0: open; -errno of the last failed attempt to open it (being retried) */
         const char *pause_reasons[8]; /* NULL-terminated names of why it is not watched ("max-instances",
-                                         "max-children", "wait", "rate", "back-off"); empty: watched */
+                                         "max-children", "wait", "rate", "back-off", "workers"); empty: watched */
+        bool pool;                    /* a worker pool serves it (workers = N): the two fields below count */
+        const struct status_worker *workers; /* its slots, n_workers of them */
+        size_t n_workers;
+        int queue;                    /* waiting on the socket (workers_queue_length()): TCP connections, else 0/1;
+                                         -1 when not known (not open) */
 };
 
 struct status_service {

@@ -131,6 +131,11 @@ Test(config_check, allow_on_a_wait_service)
         s.max_per_source = 2;
         cr_assert(check_combination(&R, &s), "%s", errors());
 
+        s.workers = 2;
+        cr_assert_not(check_combination(&R, &s));
+        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:5: ", "workers accept by themselves"), "%s", E);
+        s.workers = 0;
+
         s.socket_type = SOCK_STREAM;
         cr_assert_not(check_combination(&R, &s));
         cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:5: ", "accepts its connections itself"),

@@ -1772,3 +1772,108 @@ BAD_COMBINATION(error_proxy_timeout_without_proxy_protocol,
 BAD_COMBINATION(error_proxy_health_without_proxy_protocol,
                 "    listen = { \"127.0.0.1:80\" }\n    exec = { \"" EXEC "\" }\n    proxy-health = close\n",
                 "proxy-health applies only with proxy-protocol")
+
+/* ---- workers (worker pools, workers.h) ---- */
+
+Test(config, workers_keys)
+{
+        dropin("w.conf", "service a {\n    listen = { \"127.0.0.1:1205\" }\n    wait = yes\n    workers = 4\n"
+                         "    exec = { \"" EXEC "\" }\n}\n"
+                         "service b {\n    listen = { \"127.0.0.1:1206\" }\n    wait = yes\n    workers = auto\n"
+                         "    workers-start = eager\n    exec = { \"" EXEC "\" }\n}\n"
+                         "service c {\n    listen = { \"127.0.0.1:1207\" }\n    socket-type = dgram\n"
+                         "    workers = 1024\n    exec = { \"" EXEC "\" }\n}\n" GOOD_ON("d", "1208"));
+        load_ok();
+        cr_assert_eq(service_named("a")->workers, 4);
+        cr_assert_not(service_named("a")->workers_eager);
+        cr_assert_eq(service_named("b")->workers, WORKERS_AUTO);
+        cr_assert(service_named("b")->workers_eager);
+        cr_assert_eq(service_named("c")->workers, WORKERS_MAX);
+        /* Not given: today's wait mode. */
+        cr_assert_eq(service_named("d")->workers, 0);
+        cr_assert_not(service_named("d")->workers_eager);
+}
+
+Test(config, workers_from_defaults)
+{
+        write_main("defaults {\n    workers-start = eager\n}\n");
+        dropin("w.conf", "service a {\n    listen = { \"127.0.0.1:1205\" }\n    wait = yes\n    workers = 2\n"
+                         "    exec = { \"" EXEC "\" }\n}\n");
+        load_ok();
+        cr_assert(service_named("a")->workers_eager);
+}
+
+Test(config, error_workers_need_wait)
+{
+        dropin("t.conf", "service svc {\n"                 /* 1 */
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    workers = 2\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        expect_only_error("t.conf", 1, "workers and workers-start need wait = yes");
+}
+
+Test(config, error_workers_start_needs_wait)
+{
+        dropin("t.conf", "service svc {\n"
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    workers-start = eager\n"
+                         "    exec = { \"" EXEC "\" }\n"
+                         "}\n");
+        expect_only_error("t.conf", 1, "workers and workers-start need wait = yes");
+}
+
+Test(config, error_workers_on_builtin)
+{
+        dropin("t.conf", "service svc {\n"
+                         "    listen = { \"127.0.0.1:1205\" }\n"
+                         "    socket-type = dgram\n"
+                         "    builtin = echo\n"
+                         "    workers = 2\n"
+                         "}\n");
+        expect_only_error("t.conf", 1, "workers and workers-start need wait = yes");
+}
+
+Test(config, error_workers_out_of_range)
+{
+        dropin("t.conf", PRE "    workers = 0\n" POST);
+        expect_only_error("t.conf", 8, "workers: '0': expected a number of workers from 1 to 1024, or auto");
+        dropin("t.conf", PRE "    workers = 1025\n" POST);
+        expect_only_error("t.conf", 8, "'1025'");
+        dropin("t.conf", PRE "    workers = many\n" POST);
+        expect_only_error("t.conf", 8, "'many'");
+        dropin("t.conf", PRE "    workers-start = soon\n" POST);
+        expect_only_error("t.conf", 8, "workers-start: 'soon': expected lazy or eager");
+}
+
+Test(config, error_superd_worker_is_reserved)
+{
+        dropin("t.conf", PRE "    env = { \"SUPERD_WORKER=1\" }\n" POST);
+        expect_only_error("t.conf", 8, "'SUPERD_WORKER' is reserved");
+}
+
+Test(config, workers_print_parse_back)
+{
+        char *out1, *out2;
+
+        dropin("w.conf", "service a {\n    listen = { \"127.0.0.1:1205\" }\n    wait = yes\n    workers = auto\n"
+                         "    workers-start = eager\n    exec = { \"" EXEC "\" }\n}\n"
+                         "service b {\n    listen = { \"127.0.0.1:1206\" }\n    wait = yes\n    workers = 3\n"
+                         "    exec = { \"" EXEC "\" }\n}\n" GOOD_ON("c", "1207"));
+        load_ok();
+        out1 = print_config();
+        cr_assert(strstr(out1, "workers        = auto\n    workers-start  = eager\n"), "in:\n%s", out1);
+        cr_assert(strstr(out1, "workers        = 3\n"), "in:\n%s", out1);
+        cr_assert_eq(count(out1, "workers "), 2, "only where given:\n%s", out1);
+        tu_rmtree(services);
+        free(services);
+        services = tu_mkdir(dir, "services.d");
+        cr_assert_not_null(strstr(out1, "service a"));
+        dropin("all.conf", strstr(out1, "service a"));
+        load_ok();
+        out2 = print_config();
+        cr_assert_eq(count(out2, "workers "), 2, "in:\n%s", out2);
+        cr_assert(strstr(out2, "workers        = auto\n"), "in:\n%s", out2);
+        free(out1);
+        free(out2);
+}

@@ -360,3 +360,31 @@ Test(handler_env_connect_proxy, empty_fields_add_nothing)
         cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + 1);
         handler_env_done(&e);
 }
+
+Test(handler_env_listen, wait_handler_and_pool_worker)
+{
+        struct service s = {.name = "pool"};
+        char *environ_[] = {NULL};
+        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env e;
+        char *pid;
+
+        cr_assert_eq(handler_env_init(&e, &s, environ_), 0);
+        /* Plain wait mode: no SUPERD_WORKER. */
+        pid = handler_env_listen(&e, buf, "TCP", "pool");
+        cr_assert_eq(count(e.envp), 6);
+        expect_var(e.envp, "PROTO=TCP");
+        expect_var(e.envp, "LISTEN_FDS=1");
+        expect_var(e.envp, "LISTEN_FDNAMES=pool");
+        cr_assert_eq(find(e.envp, "SUPERD_WORKER"), -1);
+        cr_assert_eq(strlen(pid), HANDLER_ENV_PID_DIGITS);
+        cr_assert_str_eq(pid - strlen("LISTEN_PID="), "LISTEN_PID=          ");
+        /* Worker 1023 of a pool: one variable more, LISTEN_PID still last and where the pointer says. */
+        pid = handler_env_listen_worker(&e, buf, "UDP", "pool", 1023);
+        cr_assert_eq(count(e.envp), 7);
+        expect_var(e.envp, "PROTO=UDP");
+        expect_var(e.envp, "SUPERD_WORKER=1023");
+        cr_assert_str_eq(pid - strlen("LISTEN_PID="), "LISTEN_PID=          ");
+        cr_assert_eq(pid - strlen("LISTEN_PID="), e.envp[6]);
+        handler_env_done(&e);
+}

@@ -481,3 +481,35 @@ Test(status_socket, stale_file_policy)
         free(plain);
         free(path);
 }
+
+/* A worker pool's service: "workers" (one entry per slot of each listener) and "queue" after "pause". */
+Test(status, status_reply_with_workers)
+{
+        static const struct status_worker workers[] = {
+            {.index = 0, .pid = 901, .uptime = 3605},
+            {.index = 1, .restarts = 4, .backing_off = true},
+            {.index = 0, .pid = 902, .uptime = 7, .restarts = 1},
+        };
+        static const struct status_listener listeners[] = {
+            {.listen = "*:8081", .pool = true, .workers = workers, .n_workers = 2, .queue = 3},
+            {.listen = "unix:/run/w.sock", .pool = true, .workers = workers + 2, .n_workers = 1, .queue = 1,
+             .pause_reasons = {"workers"}},
+        };
+        static const struct status_service web = {.name = "web", .listeners = listeners, .n_listeners = 2, .running = 2};
+        static const struct status_snapshot snap = {.pid = 1, .services = &web, .n_services = 1, .running = 2};
+        char *text = CAPTURE(status_write_status(out, &snap));
+        json_object *o = parse_reply(text), *svc, *w;
+
+        cr_assert(strstr(text, "\"pause\":[\"workers\"],\"workers\":[{\"listen\":\"*:8081\",\"index\":0,\"pid\":901,"
+                               "\"uptime\":3605,\"restarts\":0,\"backing_off\":false},"),
+                  "%s", text);
+        svc = json_object_array_get_idx(get(o, "services"), 0);
+        w = get(svc, "workers");
+        cr_assert_eq(json_object_array_length(w), 3);
+        cr_assert_eq(json_object_get_int(get(json_object_array_get_idx(w, 1), "restarts")), 4);
+        cr_assert(json_object_get_boolean(get(json_object_array_get_idx(w, 1), "backing_off")));
+        cr_assert_str_eq(json_object_get_string(get(json_object_array_get_idx(w, 2), "listen")), "unix:/run/w.sock");
+        cr_assert_eq(json_object_get_int(get(svc, "queue")), 4);
+        json_object_put(o);
+        free(text);
+}
