@@ -34,13 +34,14 @@ enum {
 static void usage(FILE *out)
 {
         fprintf(out,
-                "usage: superctl [-s SOCKET] status|reload\n"
+                "usage: superctl [-s SOCKET] status|reload|upgrade\n"
                 "  -s, --socket SOCKET  superd's status socket (default $SUPERD_STATUS_SOCKET, else %s)\n"
                 "  -V, --version        print the version\n"
                 "  -h, --help           this text\n"
                 "commands:\n"
                 "  status               services, listeners, handlers and counters\n"
-                "  reload               reload the configuration; print its errors if it is refused\n",
+                "  reload               reload the configuration; print its errors if it is refused\n"
+                "  upgrade              re-execute superd in place, keeping listeners and handlers\n",
                 DEFAULT_SOCKET);
 }
 
@@ -328,6 +329,30 @@ static int print_reload(json_object *reply)
         return EXIT_FAILED;
 }
 
+/* Print the outcome of an upgrade (the new image answers). Returns an exit status. */
+static int print_upgrade(json_object *reply)
+{
+        json_object *ok, *errors;
+
+        if (!json_object_object_get_ex(reply, "ok", &ok)) {
+                fprintf(stderr, "superctl: the upgrade reply says neither ok nor failed\n");
+                return EXIT_FAILED;
+        }
+        if (json_object_get_boolean(ok)) {
+                printf("upgraded: %s, %" PRId64 " services, %" PRId64 " handlers adopted%s\n",
+                       get_string(reply, "upgraded", "superd"), get_int(reply, "services"), get_int(reply, "handlers"),
+                       json_object_object_get_ex(reply, "config", NULL)
+                               ? " (the configuration was refused: the previous services kept)"
+                               : "");
+                return EXIT_OK;
+        }
+        if (json_object_object_get_ex(reply, "errors", &errors) && json_object_is_type(errors, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(errors); i++)
+                        fprintf(stderr, "%s\n", json_object_get_string(json_object_array_get_idx(errors, i)));
+        fprintf(stderr, "superctl: upgrade failed; the running superd is unchanged\n");
+        return EXIT_FAILED;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -365,7 +390,7 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
         }
         command = argv[optind];
-        if (strcmp(command, "status") != 0 && strcmp(command, "reload") != 0) {
+        if (strcmp(command, "status") != 0 && strcmp(command, "reload") != 0 && strcmp(command, "upgrade") != 0) {
                 fprintf(stderr, "superctl: unknown command '%s'\n", command);
                 usage(stderr);
                 return EXIT_USAGE;
@@ -398,6 +423,8 @@ int main(int argc, char **argv)
                 status = EXIT_FAILED;
         } else if (strcmp(command, "status") == 0) {
                 status = print_status(reply);
+        } else if (strcmp(command, "upgrade") == 0) {
+                status = print_upgrade(reply);
         } else {
                 status = print_reload(reply);
         }

@@ -11,26 +11,40 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "fdstore.h"
 #include "log.h"
 
 int activation_collect(struct activation *a)
 {
-        int n = sd_listen_fds(true);
+        char **names = NULL;
+        int n = sd_listen_fds_with_names(true, &names);
 
         if (n <= 0)
                 return n < 0 ? log_error_errno(n, "LISTEN_FDS: %m") : 0;
         a->fds = calloc((size_t)n, sizeof(*a->fds));
-        if (!a->fds)
+        if (!a->fds) {
+                for (int i = 0; names && names[i]; i++)
+                        free(names[i]);
+                free(names);
                 return log_error_errno(-ENOMEM, "out of memory");
+        }
         for (int i = 0; i < n; i++) {
                 struct adopted_fd *p = &a->fds[a->n++];
                 socklen_t len = sizeof(p->type);
                 p->fd = SD_LISTEN_FDS_START + i;
+                /* "unknown" is what systemd names an fd nobody named: no name of ours. */
+                if (names && names[i] && strcmp(names[i], "unknown") != 0) {
+                        p->name = names[i];
+                        names[i] = NULL;
+                }
                 p->len = sizeof(p->sa);
                 if (getsockopt(p->fd, SOL_SOCKET, SO_TYPE, &p->type, &len) < 0 ||
                     getsockname(p->fd, (struct sockaddr *)&p->sa, &p->len) < 0)
                         p->type = -1; /* not a socket: matches nothing, closed by activation_done() */
         }
+        for (int i = 0; names && names[i]; i++)
+                free(names[i]);
+        free(names);
         return 0;
 }
 
@@ -78,8 +92,13 @@ void activation_done(struct activation *a)
         for (size_t i = 0; i < a->n; i++) {
                 struct adopted_fd *p = &a->fds[i];
                 char text[ADDR_STRLEN];
-                if (p->fd < 0)
+                if (p->fd < 0) {
+                        free(p->name);
                         continue;
+                }
+                if (p->name && strncmp(p->name, FDSTORE_NAME_PREFIX, strlen(FDSTORE_NAME_PREFIX)) == 0)
+                        fdstore_remove_name(p->name);
+                free(p->name);
                 log_warning("passed fd %d (%s) matches no listen entry: closing it", p->fd,
                             p->type < 0 ? "not a socket" : addr_format((const struct sockaddr *)&p->sa, text, sizeof(text)));
                 close(p->fd);

@@ -14,6 +14,7 @@ struct adopted_fd {
         int type;                   /* SO_TYPE; -1 when the fd is not a socket (matches nothing) */
         struct sockaddr_storage sa; /* getsockname() */
         socklen_t len;
+        char *name;                 /* LISTEN_FDNAMES entry (owned), NULL when none was given */
 };
 
 /* The sockets passed at start; empty when superd was not socket-activated. Zero-initialise. */
@@ -45,5 +46,8 @@ bool activation_matches(const struct adopted_fd *p, int type, const struct liste
  */
 int activation_take(struct activation *a, int type, const struct listen_addr *want);
 
-/* Close, with a warning each, the passed sockets no listener took, and free *a. */
+/*
+ * Close, with a warning each, the passed sockets no listener took (those
+ * named by superd's fd store are removed from it too, fdstore.h), and free *a.
+ */
 void activation_done(struct activation *a);

@@ -15,7 +15,7 @@
 #include "log.h"
 
 #define STREAM_BUDGET     (64 * 1024) /* bytes moved per wakeup and direction: one client cannot hog the loop */
-#define ECHO_BUFFER       4096        /* what an echo connection holds for a client that does not read */
+#define ECHO_BUFFER       BUILTIN_ECHO_HELD_MAX /* what an echo connection holds for a client that does not read */
 #define DGRAM_BATCH       32          /* datagrams per wakeup */
 #define DGRAM_BUFFER      65536       /* the largest UDP payload fits */
 #define CHARGEN_DGRAM_MAX 512         /* RFC 864: a datagram of 0 to 512 characters */
@@ -314,6 +314,52 @@ int builtin_stream_start(sd_event *e, enum builtin b, int fd, void (*done)(void 
                 conns->prev = c;
         conns = c;
         n_conns++;
+        return 0;
+}
+
+void builtin_stream_each(void (*fn)(const struct builtin_stream_saved *s, void *ctx), void *ctx)
+{
+        for (struct conn *c = conns; c; c = c->next)
+                fn(&(struct builtin_stream_saved){ .fd = c->fd,
+                                                    .type = c->type,
+                                                    .eof = c->eof,
+                                                    .answered = c->answered,
+                                                    .pos = c->pos,
+                                                    .held = c->type == BUILTIN_ECHO ? c->buf + c->pos : NULL,
+                                                    .len = c->type == BUILTIN_ECHO ? c->len : 0,
+                                                    .userdata = c->userdata },
+                   ctx);
+}
+
+int builtin_stream_resume(sd_event *e, const struct builtin_stream_saved *s, void (*done)(void *userdata),
+                          void *userdata)
+{
+        struct conn *c;
+        int r;
+
+        if (s->len > ECHO_BUFFER || (s->len && s->type != BUILTIN_ECHO) || (s->answered && s->type != BUILTIN_DAYTIME &&
+                                                                              s->type != BUILTIN_TIME)) {
+                close(s->fd);
+                return -EINVAL;
+        }
+        r = builtin_stream_start(e, s->type, s->fd, done, userdata);
+        if (r < 0)
+                return r;
+        c = conns; /* builtin_stream_start() put it first */
+        c->eof = s->eof;
+        c->answered = s->answered;
+        c->pos = s->type == BUILTIN_CHARGEN ? s->pos % BUILTIN_CHARGEN_PERIOD : 0;
+        if (s->type == BUILTIN_ECHO) {
+                if (s->len)
+                        memcpy(c->buf, s->held, s->len);
+                c->len = s->len;
+                r = conn_set_events(c, (c->eof || c->len == ECHO_BUFFER ? 0 : EPOLLIN) | (c->len > 0 ? EPOLLOUT : 0));
+        } else if (c->answered)
+                r = conn_set_events(c, EPOLLIN);
+        if (r < 0 || (s->type == BUILTIN_ECHO && c->eof && c->len == 0)) {
+                conn_end(c);
+                return r < 0 ? r : 0;
+        }
         return 0;
 }
 

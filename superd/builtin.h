@@ -65,6 +65,37 @@ int builtin_stream_start(sd_event *e, enum builtin b, int fd, void (*done)(void 
  */
 void builtin_stream_close_all(void);
 
+/* Bytes an echo connection holds at most (for a client that does not read). */
+#define BUILTIN_ECHO_HELD_MAX 4096
+
+/*
+ * Where one stream connection stands, for an upgrade (upgrade.h): what
+ * builtin_stream_resume() needs to go on with it in the next image.
+ * Strings and `held` point into the connection: valid until it changes.
+ */
+struct builtin_stream_saved {
+        int fd;
+        enum builtin type;
+        bool eof;         /* echo: the peer sent EOF */
+        bool answered;    /* daytime, time: answered and half-closed, draining */
+        size_t pos;       /* chargen: position in the stream */
+        const char *held; /* echo: bytes read but not yet sent back */
+        size_t len;       /* ... how many (at most BUILTIN_ECHO_HELD_MAX) */
+        void *userdata;   /* what builtin_stream_start() got */
+};
+
+/* Call fn(saved, ctx) for every live stream connection. */
+void builtin_stream_each(void (*fn)(const struct builtin_stream_saved *s, void *ctx), void *ctx);
+
+/*
+ * Serve again, in this image, a connection an upgrade carried over: as
+ * builtin_stream_start() (taking s->fd, `done` and `userdata`), then
+ * restore where it stood, so that no byte is sent twice or lost. Returns 0
+ * or -errno (-EINVAL for a state that cannot be: fd closed then).
+ */
+int builtin_stream_resume(sd_event *e, const struct builtin_stream_saved *s, void (*done)(void *userdata),
+                          void *userdata);
+
 /* Number of live stream connections, of all builtins together. */
 size_t builtin_stream_count(void);
 

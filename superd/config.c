@@ -304,7 +304,12 @@ static int load_main(struct loader *l, struct config *c, const char *main_file, 
         return 0;
 }
 
-int config_load(const char *main_file, const char *services_dir, FILE *err, struct config **ret)
+/*
+ * config_load(), or with `dropins` (n_dropins paths, not NULL) exactly those
+ * files instead of the services folder's (config_load_files()).
+ */
+static int load(const char *main_file, const char *services_dir, const char *const *dropins, size_t n_dropins,
+                FILE *err, struct config **ret)
 {
         struct loader l = {.report.err = err};
         struct service *tmpl = NULL;
@@ -335,6 +340,11 @@ int config_load(const char *main_file, const char *services_dir, FILE *err, stru
                 }
         }
 
+        if (dropins) {
+                for (size_t i = 0; i < n_dropins; i++)
+                        (void)load_dropin(&l, c, dropins[i], tmpl);
+                goto checks;
+        }
         n = scandir(c->services_dir, &names, filter_dropin, alphasort);
         if (n < 0) {
                 r = -errno;
@@ -354,6 +364,7 @@ int config_load(const char *main_file, const char *services_dir, FILE *err, stru
                         (void)load_dropin(&l, c, path, tmpl); /* errors are counted: the load fails below */
                 free(path);
         }
+checks:
         check_duplicates(&l.report, c);
         check_listen_conflicts(&l.report, c);
 out:
@@ -370,4 +381,15 @@ out:
         }
         *ret = c;
         return 0;
+}
+
+int config_load(const char *main_file, const char *services_dir, FILE *err, struct config **ret)
+{
+        return load(main_file, services_dir, NULL, 0, err, ret);
+}
+
+int config_load_files(const char *main_file, const char *const *dropins, size_t n_dropins, FILE *err,
+                      struct config **ret)
+{
+        return load(main_file, NULL, dropins, n_dropins, err, ret);
 }

@@ -151,6 +151,16 @@ extern const char config_default_main_file[];
 int config_load(const char *main_file, const char *services_dir, FILE *err, struct config **ret);
 
 /*
+ * Like config_load(), but read exactly the N_DROPINS files DROPINS, in that
+ * order, instead of scanning a services folder (the services-dir key is
+ * ignored). An upgrade (upgrade.c) loads the configuration the previous
+ * image printed this way when the files on disk are refused. Returns as
+ * config_load().
+ */
+int config_load_files(const char *main_file, const char *const *dropins, size_t n_dropins, FILE *err,
+                      struct config **ret);
+
+/*
  * Print the effective configuration (what `superd -t` shows): the main
  * file's keys, then every service section with `defaults` merged in. Every
  * string is double-quoted and escaped (quotes, backslashes, control

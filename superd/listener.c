@@ -8,6 +8,7 @@
 
 #include "accept.h"
 #include "builtin.h"
+#include "fdstore.h"
 #include "log.h"
 #include "server.h"
 #include "service.h"
@@ -102,13 +103,15 @@ static int open_one(struct listener *l)
         socklen_t len = sizeof(l->local);
         int r = 0;
 
-        l->fd = activation_take(&st->server->activation, conf->socket_type, a);
-        l->adopted = l->fd >= 0;
-        l->file = (struct socket_file){ 0 };
-        if (l->adopted)
-                log_info("service %s: adopted the passed socket for %s", conf->name, listen_text(l));
-        else
-                l->fd = socket_listen(a, conf->socket_type, &conf->sockopt, &l->file);
+        if (l->fd < 0) { /* else kept across an upgrade: fd, file and adopted come from upgrade.c */
+                l->fd = activation_take(&st->server->activation, conf->socket_type, a);
+                l->adopted = l->fd >= 0;
+                l->file = (struct socket_file){ 0 };
+                if (l->adopted)
+                        log_info("service %s: adopted the passed socket for %s", conf->name, listen_text(l));
+                else
+                        l->fd = socket_listen(a, conf->socket_type, &conf->sockopt, &l->file);
+        }
         if (l->fd < 0)
                 return l->fd;
         /* Truncated for AF_UNIX, which only needs the family. */
@@ -134,6 +137,7 @@ static int open_one(struct listener *l)
                                         ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
         if (st->rate_paused)
                 listener_pause(l, PAUSE_RATE);
+        fdstore_add(l);
         log_debug("service %s: listening on %s", conf->name, listen_text(l));
         return 0;
 }
@@ -184,7 +188,9 @@ void listener_close(struct listener *l)
         l->io = sd_event_source_disable_unref(l->io);
         l->retry = sd_event_source_disable_unref(l->retry);
         if (l->fd >= 0) {
-                if (!l->adopted)
+                fdstore_remove(l);
+                /* At stop the fd store keeps the socket for the next start: its file must stay too. */
+                if (!l->adopted && !(fdstore_enabled() && l->service->server->stopping))
                         socket_unlink(&l->service->conf->listen[listener_index(l)], &l->file);
                 close(l->fd);
         }

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "upgrade.h"
 
 #ifndef VERSION
 #define VERSION "unknown"
@@ -33,12 +34,13 @@ static const char *absolute(const char *path, char buf[static PATH_MAX])
 static void usage(FILE *out)
 {
         fprintf(out,
-                "usage: superd [-c FILE] [-d DIR] [-f] [--daemon [--pidfile FILE]] [-t] [-l LEVEL] [-V] [-h]\n"
+                "usage: superd [-c FILE] [-d DIR] [-f] [--daemon [--pidfile FILE]] [--fd-store] [-t] [-l LEVEL] [-V] [-h]\n"
                 "  -c, --config FILE        main file (default %s)\n"
                 "  -d, --services-dir DIR   drop-in folder; overrides services-dir\n"
                 "  -f, --foreground         stay in the foreground (the default)\n"
                 "      --daemon             detach; the command returns once superd is ready\n"
                 "      --pidfile FILE       write superd's pid to FILE once ready, remove it at stop\n"
+                "      --fd-store           keep listening sockets in systemd's fd store (FileDescriptorStoreMax=)\n"
                 "  -t, --check              validate, print the effective services, exit\n"
                 "  -l, --log-level LEVEL    err, warning, notice, info, debug\n"
                 "  -V, --version            print the version\n"
@@ -48,20 +50,21 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-        static char config_path[PATH_MAX], services_path[PATH_MAX], pidfile_path[PATH_MAX];
+        static char config_path[PATH_MAX], services_path[PATH_MAX], pidfile_path[PATH_MAX], self_path[PATH_MAX];
         static const struct option longopts[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "services-dir", required_argument, NULL, 'd' },
                 { "foreground", no_argument, NULL, 'f' },
                 { "daemon", no_argument, NULL, 'D' },
                 { "pidfile", required_argument, NULL, 'P' },
+                { "fd-store", no_argument, NULL, 'S' },
                 { "check", no_argument, NULL, 't' },
                 { "log-level", required_argument, NULL, 'l' },
                 { "version", no_argument, NULL, 'V' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
-        struct run_options o = { .log_level = -1 };
+        struct run_options o = { .log_level = -1, .argv = argv };
         int c;
 
         while ((c = getopt_long(argc, argv, "c:d:ftl:Vh", longopts, NULL)) != -1)
@@ -80,6 +83,9 @@ int main(int argc, char **argv)
                         break;
                 case 'P':
                         o.pidfile = absolute(optarg, pidfile_path);
+                        break;
+                case 'S':
+                        o.fd_store = true;
                         break;
                 case 't':
                         o.check = true;
@@ -106,5 +112,7 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return EXIT_USAGE;
         }
+        /* Resolved now: the folder may change (--daemon) before an upgrade executes it again. */
+        o.self = upgrade_resolve_self(argv[0], self_path);
         return run(&o);
 }

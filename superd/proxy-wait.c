@@ -222,6 +222,14 @@ void proxy_wait_start(struct listener *l, int fd, const struct sockaddr_in6 *pee
                 refuse(l, fd, peer, "too many connections waiting for their PROXY header");
 }
 
+void proxy_wait_each(struct server *srv,
+                     void (*fn)(int fd, const struct listener *l, const struct sockaddr_in6 *peer, void *ctx), void *ctx)
+{
+        for (size_t i = 0; srv->proxy_slots && i < PROXY_WAIT_MAX; i++)
+                if (srv->proxy_slots[i].fd >= 0)
+                        fn(srv->proxy_slots[i].fd, srv->proxy_slots[i].listener, &srv->proxy_slots[i].peer, ctx);
+}
+
 void proxy_wait_done(struct server *srv)
 {
         for (size_t i = 0; srv->proxy_slots && i < PROXY_WAIT_MAX; i++) {

@@ -31,3 +31,12 @@ void proxy_wait_start(struct listener *l, int fd, const struct sockaddr_in6 *pee
 
 /* Close every waiting connection (superd stops) and free the slots. */
 void proxy_wait_done(struct server *srv);
+
+/*
+ * Call fn(fd, listener, peer, ctx) for every connection waiting for its
+ * header, for an upgrade (upgrade.h): the next image starts the wait again
+ * with proxy_wait_start() (peeked bytes are still queued in the socket, so
+ * nothing is lost; the deadline starts again).
+ */
+void proxy_wait_each(struct server *srv,
+                     void (*fn)(int fd, const struct listener *l, const struct sockaddr_in6 *peer, void *ctx), void *ctx);

@@ -16,6 +16,7 @@
 #include "builtin.h"
 #include "config.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "listener.h"
 #include "log.h"
 #include "proxy-wait.h"
@@ -24,6 +25,7 @@
 #include "service.h"
 #include "spawn.h"
 #include "status.h"
+#include "upgrade.h"
 
 #define STOP_TIMEOUT_USEC (5 * 1000000ULL) /* SIGTERM to SIGKILL at stop */
 
@@ -204,6 +206,13 @@ static int on_status_request(const char *command, FILE *out, void *userdata)
 
         if (strcmp(command, "status") == 0)
                 return with_snapshot(srv, write_status, out);
+        if (strcmp(command, "upgrade") == 0) {
+                /* Returns only on failure: on success the new image answers on this client's fd (upgrade.h). */
+                r = upgrade_exec(srv, status_serving_fd(srv->status), &errors);
+                r = upgrade_write_reply(out, NULL, 0, 0, false, errors ?: strerror(-r));
+                free(errors);
+                return r;
+        }
         if (strcmp(command, "reload") != 0) {
                 fputs("{\"error\":\"unknown command\"}\n", out);
                 return 0;
@@ -248,6 +257,12 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *ssi, vo
 {
         if (with_snapshot(userdata, log_counters, NULL) < 0)
                 log_err("SIGUSR1: out of memory");
+        return 0;
+}
+
+static int on_sigusr2(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata)
+{
+        (void)upgrade_exec(userdata, -1, NULL); /* returns only on failure, logged */
         return 0;
 }
 
@@ -332,10 +347,11 @@ static int ensure_std_fds(void)
 static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata);
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata);
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata);
+static int on_sigusr2(sd_event_source *s, const struct signalfd_siginfo *ssi, void *userdata);
 
 static int setup_signals(struct server *srv)
 {
-        static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+        static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
         sigset_t mask;
         int r;
 
@@ -358,6 +374,8 @@ static int setup_signals(struct server *srv)
                 r = sd_event_add_signal(srv->event, NULL, SIGHUP, on_sighup, srv);
         if (r >= 0)
                 r = sd_event_add_signal(srv->event, NULL, SIGUSR1, on_sigusr1, srv);
+        if (r >= 0)
+                r = sd_event_add_signal(srv->event, NULL, SIGUSR2, on_sigusr2, srv);
         return r < 0 ? r : 0;
 }
 
@@ -413,12 +431,18 @@ static int server_start(struct server *srv, struct config *cfg)
                         return log_error_errno(-ENOMEM, "out of memory");
                 cfg->services[i] = NULL; /* now owned by st */
                 srv->services[srv->n_services++] = st;
-                for (size_t j = 0; j < st->n_listeners; j++) {
-                        n_listeners++;
-                        n_open += listener_start(&st->listeners[j]) == 0;
-                }
         }
+        /* After an upgrade, listeners keep the inherited sockets of their identity (upgrade.h). */
+        if (srv->upgrade)
+                (void)upgrade_adopt_listeners(srv, srv->upgrade);
+        for (size_t i = 0; i < srv->n_services; i++)
+                for (size_t j = 0; j < srv->services[i]->n_listeners; j++) {
+                        n_listeners++;
+                        n_open += listener_start(&srv->services[i]->listeners[j]) == 0;
+                }
         activation_done(&srv->activation);
+        if (srv->upgrade)
+                upgrade_adopt_rest(srv, srv->upgrade);
         server_collect_builtin_ports(srv, srv->services, srv->n_services);
         /* Serve what can be served; give up only when nothing can. */
         if (n_listeners > 0 && n_open == 0)
@@ -456,16 +480,24 @@ static void server_free(struct server *srv)
 int run(const struct run_options *o)
 {
         struct server srv = { .devnull = -1, .limit_log.summary = children_limit_summary };
+        struct upgrade_state up = { .reply_fd = -1 };
         struct config *cfg = NULL;
-        bool pidfile_written = false;
+        bool pidfile_written = false, upgrading, config_kept = false;
         int r, status, ready_fd = -1;
 
-        log_open(false);
+        log_open(o->daemon && getenv(UPGRADE_ENV));
         if (o->log_level >= 0)
                 log_max_level = o->log_level;
-        r = config_load(o->config_file, o->services_dir, stderr, &cfg);
+        /* Re-executed by an upgrade: the state of the previous image (upgrade.h). */
+        upgrading = !o->check && upgrade_take(&up, &srv) > 0;
+        if (upgrading)
+                r = upgrade_load_config(&up, o->config_file, o->services_dir, &cfg, &config_kept);
+        else
+                r = config_load(o->config_file, o->services_dir, stderr, &cfg);
         if (r < 0) {
                 fprintf(stderr, "superd: configuration is invalid\n");
+                upgrade_state_free(&up);
+                activation_done(&srv.activation);
                 return EXIT_CONFIG;
         }
         if (o->check) {
@@ -475,7 +507,7 @@ int run(const struct run_options *o)
         }
         if (o->log_level < 0)
                 log_max_level = cfg->log_level;
-        if (o->daemon) {
+        if (o->daemon && !upgrading) {
                 /* Before any sd-event object exists: those do not survive a fork. */
                 ready_fd = daemon_detach();
                 if (ready_fd < 0) {
@@ -507,7 +539,10 @@ int run(const struct run_options *o)
                 status = EXIT_LISTENER;
                 goto out;
         }
+        (void)fdstore_setup(o->fd_store);
+        srv.upgrade = upgrading ? &up : NULL;
         r = server_start(&srv, cfg);
+        srv.upgrade = NULL;
         if (r < 0) {
                 status = EXIT_LISTENER;
                 goto out;
@@ -526,6 +561,8 @@ int run(const struct run_options *o)
                 pidfile_written = true;
         }
         log_info("ready: %zu service(s)", srv.n_services);
+        if (upgrading)
+                upgrade_done(&srv, &up, config_kept);
         server_notify_status(&srv, "READY=1");
         if (ready_fd >= 0) {
                 daemon_ready(ready_fd, EXIT_CLEAN);
@@ -540,6 +577,7 @@ out:
         if (pidfile_written)
                 unlink(o->pidfile);
         config_free(cfg);
+        upgrade_state_free(&up);
         server_free(&srv);
         return status;
 }

@@ -29,6 +29,9 @@ struct run_options {
         bool check;               /* -t: validate, print the effective services, exit */
         bool daemon;              /* --daemon: detach once the configuration is valid */
         const char *pidfile;      /* --pidfile: written once ready, removed at stop; NULL for none */
+        bool fd_store;            /* --fd-store: listeners go to systemd's fd store (fdstore.h) */
+        const char *self;         /* the binary, resolved at start (upgrade_resolve_self()); NULL: unknown */
+        char *const *argv;        /* the command line, executed again by an upgrade (upgrade.h) */
 };
 
 /*
@@ -70,6 +73,7 @@ struct server {
         struct proxy_slot *proxy_slots;  /* PROXY_WAIT_MAX slots, allocated at the first wait (proxy-wait.h) */
         size_t proxy_waiting;            /* slots in use */
         char *status_path;
+        struct upgrade_state *upgrade;   /* while starting after an upgrade (upgrade.h), else NULL */
 };
 
 /* The loop's time, CLOCK_MONOTONIC µs (sd_event_now()). */

@@ -723,6 +723,11 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
         return 0;
 }
 
+int status_serving_fd(const struct status_socket *s)
+{
+        return s && s->serving ? s->serving->fd : -1;
+}
+
 struct status_socket *status_socket_close(struct status_socket *s)
 {
         if (!s)

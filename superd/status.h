@@ -14,7 +14,7 @@
  * Protocol (one request per connection, see superctl(1)):
  *
  *   client: one request line, at most STATUS_REQUEST_MAX bytes including
- *           the '\n' (a trailing "\r" is ignored): "status" or "reload".
+ *           the '\n' (a trailing "\r" is ignored): "status", "reload" or "upgrade".
  *   server: one JSON object and a '\n', then it closes the connection. The
  *           handler (server.c) answers, with status_write_status() and
  *           status_write_reload() for the first two:
@@ -40,6 +40,11 @@
  *           "rate", "back-off", "workers"; paused is true iff pause is not empty.
  *   reload  {"ok":true,"services":N}
  *           {"ok":false,"errors":["FILE:LINE: message", ...]}
+ *   upgrade {"ok":true,"upgraded":"superd X.Y.Z","services":N,"handlers":M}
+ *           sent by the new image once it serves ("config":"kept" added when
+ *           it refused the files and kept the previous services), or
+ *           {"ok":false,"errors":["..."]} by the old one, which goes on
+ *           (upgrade.h).
  *   other   {"error":"unknown command"}
  *
  * Keys appear in the order shown; clients must ignore keys they do not
@@ -120,6 +125,13 @@ int status_socket_open(sd_event *e, const char *path, status_handler_fn fn, void
  * socket file if it is still the one we created. Accepts NULL; returns NULL.
  */
 struct status_socket *status_socket_close(struct status_socket *s);
+
+/*
+ * The connection of the client whose request is being answered right now
+ * (from within the status_handler_fn), or -1. Still owned by the module:
+ * an upgrade (upgrade.h) hands it to the next image, which answers on it.
+ */
+int status_serving_fd(const struct status_socket *s);
 
 /*
  * The state the "status" reply and SIGUSR1 report: plain data that the

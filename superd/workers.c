@@ -503,6 +503,26 @@ int workers_take_over(struct listener *l, struct listener *prev)
         return 0;
 }
 
+int workers_adopt(struct listener *l, struct child *c, unsigned slot)
+{
+        struct worker_pool *pool = l->workers;
+
+        if (!pool)
+                return -ENOENT;
+        c->pool = pool;
+        c->worker_slot = slot;
+        if (slot < pool->cap && !pool->slots[slot].pid) {
+                struct worker_slot *s = &pool->slots[slot];
+                s->pid = c->pid;
+                s->start_usec = c->start_usec;
+                s->started = true;
+                pool->running++;
+        } else
+                retire_pid(pool, c->pid);
+        kick(pool); /* beyond a smaller N: retired there; then the watch */
+        return 0;
+}
+
 int workers_on_ready(struct listener *l)
 {
         struct worker_pool *pool = l->workers;

@@ -13,6 +13,7 @@
 
 struct listener;
 struct status_worker;
+struct child;
 
 /*
  * Semantics (DESIGN.md §2 "Worker pools", superd.conf(5) WORKERS): the
@@ -158,6 +159,15 @@ int workers_take_over(struct listener *l, struct listener *prev);
  * more when the decision says so. Pauses l at max-children. Returns 0.
  */
 int workers_on_ready(struct listener *l);
+
+/*
+ * After an upgrade (upgrade.c): put c, a running worker of the old image,
+ * back into slot `slot` of l's pool, counted and supervised as if started
+ * here. A slot beyond N or taken already makes it a replaced worker
+ * (SIGTERM, SIGKILL 5 s later). Returns 0, or -ENOENT when l has no pool
+ * (the caller ends the worker: it would go on accepting).
+ */
+int workers_adopt(struct listener *l, struct child *c, unsigned slot);
 
 /*
  * Worker `pid` of `pool` was reaped (reap.c), its child record already
