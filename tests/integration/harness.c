@@ -999,3 +999,55 @@ bool h_proc_status(pid_t pid, const char *key, char *buf, size_t size)
         fclose(f);
         return found;
 }
+
+/* Socket inode of the LISTEN entry for PORT in /proc/net/tcp (FAMILY AF_INET) or tcp6, 0 if none. */
+unsigned long h_listen_inode(int family, uint16_t port)
+{
+        FILE *f = fopen(family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "re");
+        char line[512];
+        unsigned long inode = 0;
+
+        h_assert(f != NULL, "cannot open /proc/net/tcp: %s", strerror(errno));
+        /* "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ..." */
+        while (inode == 0 && fgets(line, sizeof(line), f)) {
+                unsigned lport, state;
+                unsigned long ino;
+
+                if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*d %lu",
+                           &lport, &state, &ino) != 3)
+                        continue;
+                if (lport == port && state == 0x0A)
+                        inode = ino;
+        }
+        fclose(f);
+        return inode;
+}
+
+/* True if one of PID's fds is the socket with INODE. */
+bool h_holds_socket(pid_t pid, unsigned long inode)
+{
+        char dir[64], want[64];
+        struct dirent *de;
+        bool found = false;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+        snprintf(want, sizeof(want), "socket:[%lu]", inode);
+        d = opendir(dir);
+        h_assert(d != NULL, "opendir %s: %s", dir, strerror(errno));
+        while (!found && (de = readdir(d))) {
+                char path[320], target[128];
+                ssize_t n;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                n = readlink(path, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = '\0';
+                found = strcmp(target, want) == 0;
+        }
+        closedir(d);
+        return found;
+}

@@ -94,6 +94,13 @@ uint16_t h_free_port(void);
 /* True if /proc/net/tcp (AF_INET) or /proc/net/tcp6 (AF_INET6) shows a socket listening on PORT. */
 bool h_listening(int family, uint16_t port);
 
+/* Socket inode of the LISTEN entry for PORT in /proc/net/tcp (AF_INET) or tcp6 (AF_INET6), 0 if none. */
+unsigned long h_listen_inode(int family, uint16_t port);
+
+/* True if one of PID's fds is the socket with INODE (/proc/PID/fd). */
+bool h_holds_socket(pid_t pid, unsigned long inode);
+
+
 /*
  * Start superd with ARGS (NULL-terminated, after argv[0]) and our
  * environment plus EXTRA_ENV ("K=V" entries, NULL-terminated, may be NULL),

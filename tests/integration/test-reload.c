@@ -129,65 +129,15 @@ static bool wait_listening(int family, uint16_t port, bool want, int ms)
         }
 }
 
-/* Socket inode of the LISTEN entry for PORT in /proc/net/tcp (FAMILY AF_INET) or tcp6, 0 if none. */
-static unsigned long listen_inode(int family, uint16_t port)
-{
-        FILE *f = fopen(family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "re");
-        char line[512];
-        unsigned long inode = 0;
 
-        h_assert(f != NULL, "cannot open /proc/net/tcp: %s", strerror(errno));
-        /* "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ..." */
-        while (inode == 0 && fgets(line, sizeof(line), f)) {
-                unsigned lport, state;
-                unsigned long ino;
-
-                if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*d %lu",
-                           &lport, &state, &ino) != 3)
-                        continue;
-                if (lport == port && state == 0x0A)
-                        inode = ino;
-        }
-        fclose(f);
-        return inode;
-}
-
-/* True if one of PID's fds is the socket with INODE. */
-static bool holds_socket(pid_t pid, unsigned long inode)
-{
-        char dir[64], want[64];
-        struct dirent *de;
-        bool found = false;
-        DIR *d;
-
-        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-        snprintf(want, sizeof(want), "socket:[%lu]", inode);
-        d = opendir(dir);
-        h_assert(d != NULL, "opendir %s: %s", dir, strerror(errno));
-        while (!found && (de = readdir(d))) {
-                char path[320], target[128];
-                ssize_t n;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                n = readlink(path, target, sizeof(target) - 1);
-                if (n <= 0)
-                        continue;
-                target[n] = '\0';
-                found = strcmp(target, want) == 0;
-        }
-        closedir(d);
-        return found;
-}
 
 /* The inode of superd's listener on 127.0.0.1:PORT, checked to be one of superd's own fds. */
 static unsigned long superd_listener(uint16_t port)
 {
-        unsigned long inode = listen_inode(AF_INET, port);
+        unsigned long inode = h_listen_inode(AF_INET, port);
 
         h_assert(inode != 0, "no LISTEN socket on 127.0.0.1:%u in /proc/net/tcp", port);
-        h_assert(holds_socket(H.pid, inode), "the socket listening on %u (inode %lu) is not an fd of superd %d",
+        h_assert(h_holds_socket(H.pid, inode), "the socket listening on %u (inode %lu) is not an fd of superd %d",
                  port, inode, (int)H.pid);
         return inode;
 }

@@ -88,51 +88,7 @@ static int log_count(const char *needle)
         return n;
 }
 
-/* The inode of the socket superd has listening on 127.0.0.1:PORT (TCP), from /proc/PID/fd and /proc/net/tcp. */
-static unsigned long listen_inode(uint16_t port)
-{
-        FILE *f = fopen("/proc/net/tcp", "re");
-        char line[512];
-        unsigned long inode = 0;
 
-        h_assert(f != NULL, "cannot open /proc/net/tcp: %s", strerror(errno));
-        while (inode == 0 && fgets(line, sizeof(line), f)) {
-                unsigned lport, state;
-                unsigned long ino;
-                if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*d %lu", &lport,
-                           &state, &ino) == 3 &&
-                    lport == port && state == 0x0A)
-                        inode = ino;
-        }
-        fclose(f);
-        return inode;
-}
-
-/* True if one of PID's fds is socket:[INODE]. */
-static bool holds_socket(pid_t pid, unsigned long inode)
-{
-        char dir[64], want[64];
-        struct dirent *de;
-        bool found = false;
-        DIR *d;
-
-        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-        snprintf(want, sizeof(want), "socket:[%lu]", inode);
-        d = opendir(dir);
-        h_assert(d != NULL, "opendir %s: %s", dir, strerror(errno));
-        while (!found && (de = readdir(d))) {
-                char path[320], target[128];
-                ssize_t n;
-                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                n = readlink(path, target, sizeof(target) - 1);
-                if (n > 0) {
-                        target[n] = '\0';
-                        found = strcmp(target, want) == 0;
-                }
-        }
-        closedir(d);
-        return found;
-}
 
 static void expect_echo(uint16_t port, const char *line)
 {
@@ -259,8 +215,8 @@ Test(upgrade, twenty_upgrades_refuse_and_lose_nothing)
         pid = h_start(NULL, AF_INET, p1, 0);
         expect_echo(p1, "warm-up\n");
         h_assert(udp_echo(p2, "warm-up") == 0, "the udp echo does not answer");
-        inode = listen_inode(p1);
-        h_assert(inode && holds_socket(pid, inode), "no listener of superd on %u", p1);
+        inode = h_listen_inode(AF_INET, p1);
+        h_assert(inode && h_holds_socket(pid, inode), "no listener of superd on %u", p1);
 
         for (int i = 0; i < 4; i++) {
                 c[i] = (struct client){.port = i < 2 ? p1 : p2, .udp = i >= 2, .id = i};
@@ -287,9 +243,9 @@ Test(upgrade, twenty_upgrades_refuse_and_lose_nothing)
         h_assert(log_count("superd: upgraded: ") == N_UPGRADES, "%d upgrades logged, expected %d",
                  log_count("superd: upgraded: "), N_UPGRADES);
         h_assert(H.pid == pid && h_alive(pid), "superd's pid changed");
-        h_assert(listen_inode(p1) == inode && holds_socket(pid, inode),
+        h_assert(h_listen_inode(AF_INET, p1) == inode && h_holds_socket(pid, inode),
                  "the listener on %u is not the same socket after the upgrades (inode %lu, now %lu)", p1, inode,
-                 listen_inode(p1));
+                 h_listen_inode(AF_INET, p1));
         expect_echo(p1, "after the upgrades\n");
         stop_clean();
 }
@@ -468,7 +424,7 @@ Test(upgrade, binary_that_cannot_run_keeps_the_old_image)
         status_conf();
         cat_dropin("a.conf", "a", p1, "");
         copy = start_copy(p1);
-        inode = listen_inode(p1);
+        inode = h_listen_inode(AF_INET, p1);
         /* Replaced by something executable that is not a program: execve(2) fails with ENOEXEC. */
         h_assert(unlink(copy) == 0 && (f = fopen(copy, "w")) != NULL, "cannot replace %s", copy);
         fputs("not a program\n", f);
@@ -478,7 +434,7 @@ Test(upgrade, binary_that_cannot_run_keeps_the_old_image)
         h_assert(rc == 1, "superctl upgrade to a broken binary: exit %d, \"%s\"", rc, out);
         free(out);
         h_assert(h_wait_log("upgrade failed: cannot execute", 1, 1000), "the failure was not logged");
-        h_assert(listen_inode(p1) == inode && holds_socket(H.pid, inode), "the listener changed");
+        h_assert(h_listen_inode(AF_INET, p1) == inode && h_holds_socket(H.pid, inode), "the listener changed");
         expect_echo(p1, "old image\n");
         rc = superctl("status", &out);
         h_assert(rc == 0 && strstr(out, "1 service(s)"), "status after the failed upgrade: %d \"%s\"", rc, out);
