@@ -2,7 +2,7 @@
 /*
  * Migration end to end: superd-import turns a realistic xinetd tree (an
  * xinetd.conf with `defaults` and `includedir`, files as Debian packages ship
- * them, on test ports) and an inetd.conf into drop-ins; superd runs them and
+ * them, on test ports of 127.0.0.1) and an inetd.conf into drop-ins; superd runs them and
  * real clients talk to every service: builtins over TCP and UDP, /bin/cat,
  * in.tftpd whose only_from refuses 127.0.0.2, rsync --daemon, a redirect.
  */
@@ -74,17 +74,17 @@ static void write_sources(const uint16_t *port)
                      "service echo\n{\n"
                      "\tdisable\t\t= no\n\ttype\t\t= INTERNAL UNLISTED\n\tid\t\t= echo-stream\n"
                      "\tsocket_type\t= stream\n\tprotocol\t= tcp\n\tuser\t\t= root\n\twait\t\t= no\n"
-                     "\tport\t\t= %u\n}\n\n"
+                     "\tport\t\t= %u\n\tbind\t\t= 127.0.0.1\n}\n\n"
                      "service echo\n{\n"
                      "\tdisable\t\t= no\n\ttype\t\t= INTERNAL UNLISTED\n\tid\t\t= echo-dgram\n"
                      "\tsocket_type\t= dgram\n\tprotocol\t= udp\n\tuser\t\t= root\n\twait\t\t= yes\n"
-                     "\tport\t\t= %u\n}\n",
+                     "\tport\t\t= %u\n\tbind\t\t= 127.0.0.1\n}\n",
                      port[ECHO], port[ECHO]);
         h_write_file("xinetd.d/daytime", 0644,
                      "service daytime\n{\n"
                      "\tdisable\t\t= no\n\ttype\t\t= INTERNAL UNLISTED\n\tid\t\t= daytime-stream\n"
                      "\tsocket_type\t= stream\n\tprotocol\t= tcp\n\tuser\t\t= root\n\twait\t\t= no\n"
-                     "\tport\t\t= %u\n}\n",
+                     "\tport\t\t= %u\n\tbind\t\t= 127.0.0.1\n}\n",
                      port[DAYTIME]);
         h_write_file("xinetd.d/cat", 0644,
                      "service cat\n{\n\ttype = UNLISTED\n\tsocket_type = stream\n\tprotocol = tcp\n"
@@ -93,7 +93,7 @@ static void write_sources(const uint16_t *port)
         /* tftpd-hpa's file, restricted to 127.0.0.1 */
         h_write_file("xinetd.d/tftp", 0644,
                      "service tftp\n{\n\ttype = UNLISTED\n\tprotocol = udp\n\tport = %u\n"
-                     "\tsocket_type = dgram\n\twait = yes\n\tuser = root\n"
+                     "\tsocket_type = dgram\n\twait = yes\n\tuser = root\n\tbind = 127.0.0.1\n"
                      "\tserver = /usr/sbin/in.tftpd\n\tserver_args = -s -t 1 %s\n"
                      "\tonly_from = 127.0.0.1\n\tdisable = no\n}\n",
                      port[TFTP], h_path("tftp"));
@@ -101,7 +101,7 @@ static void write_sources(const uint16_t *port)
         h_write_file("xinetd.d/rsync", 0644,
                      "# default: off\n# description: The rsync server is a good addition to an ftp server, as it\n"
                      "#\tallows crc checksumming etc.\n"
-                     "service rsync\n{\n\tdisable\t= no\n\ttype = UNLISTED\n\tport = %u\n\tflags\t\t= IPv4\n"
+                     "service rsync\n{\n\tdisable\t= no\n\ttype = UNLISTED\n\tport = %u\n\tbind = 127.0.0.1\n\tflags\t\t= IPv4\n"
                      "\tsocket_type     = stream\n\twait            = no\n\tuser            = root\n"
                      "\tserver          = /usr/bin/rsync\n\tserver_args     = --daemon --config=%s\n"
                      "\tlog_on_failure  += USERID\n}\n",
