@@ -10,23 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* As superd's config_print_text(): what libconfuse reads back as the same string, with no ${VAR} expansion. */
-static void quoted(FILE *out, const char *s)
-{
-        fputc('"', out);
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-                if (c == '\n' || c == '\r' || c == '\t')
-                        fprintf(out, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
-                else if (c < 0x20 || c == 0x7f)
-                        fprintf(out, "\\x%02x", c);
-                else if (c == '"' || c == '\\' || (c == '$' && s[1] == '{'))
-                        fprintf(out, "\\%c", c);
-                else
-                        fputc(c, out);
-        }
-        fputc('"', out);
-}
+#include "config-text.h"
 
 /* PREFIX is "" or "# " (an unusable service is written commented out). */
 static void key(FILE *out, const char *prefix, const char *name)
@@ -39,7 +23,7 @@ static void text(FILE *out, const char *prefix, const char *name, const char *v)
         if (!v)
                 return;
         key(out, prefix, name);
-        quoted(out, v);
+        config_print_text(out, v, true);
         fputc('\n', out);
 }
 
@@ -51,7 +35,7 @@ static void list(FILE *out, const char *prefix, const char *name, char *const *v
         fputc('{', out);
         for (size_t i = 0; v[i]; i++) {
                 fputs(i ? ", " : " ", out);
-                quoted(out, v[i]);
+                config_print_text(out, v[i], true);
         }
         fputs(" }\n", out);
 }

@@ -6,26 +6,6 @@
 #include "config.h"
 #include "log.h"
 
-void config_print_text(FILE *out, const char *s, bool quoted)
-{
-        if (quoted)
-                fputc('"', out);
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-
-                if (c == '\n' || c == '\r' || c == '\t')
-                        fprintf(out, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
-                else if (c < 0x20 || c == 0x7f)
-                        fprintf(out, "\\x%02x", c); /* always two digits: \x takes up to two */
-                else if (quoted && (c == '"' || c == '\\' || (c == '$' && s[1] == '{')))
-                        fprintf(out, "\\%c", c);
-                else
-                        fputc(c, out);
-        }
-        if (quoted)
-                fputc('"', out);
-}
-
 void config_print_key(FILE *out, const char *key, const char *v)
 {
         fprintf(out, "    %-14s = ", key);

@@ -9,14 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/*
- * Write s on one line: control characters as \n, \r, \t or \xNN. `quoted`:
- * as a double-quoted string that libconfuse reads back as s, so '"' and '\'
- * are escaped too, and so is a '$' before '{', which libconfuse would expand
- * as ${...} (to the next '}' anywhere, even past the closing quote); else as
- * text for a comment.
- */
-void config_print_text(FILE *out, const char *s, bool quoted);
+#include "config-text.h"
+
 
 /* "    KEY = "VALUE"", without the end of the line (a comment may follow). */
 void config_print_key(FILE *out, const char *key, const char *v);
