@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "env.h"
@@ -99,6 +100,7 @@ struct spawn_slot {
          */
         pid_t busy;
         pid_t pid;           /* the last child started here */
+        uint64_t start_nsec; /* CLOCK_MONOTONIC when it was cloned */
         int err;             /* written by the child before it exits 127; 0 after a successful execve */
         const char *step;
         struct spawn_plan plan; /* the child's copy */
@@ -214,41 +216,83 @@ static struct spawn_slot *free_slot(void)
         return NULL;
 }
 
-/*
- * Wait on the futex for the child in s to leave it (execve or exit): until
- * it has, or with `bound`, at most once and that long. Returns false if the
- * slot was free already.
- */
-static bool wait_for(struct spawn_slot *s, const struct timespec *bound)
-{
-        pid_t busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE);
-
-        if (!busy)
-                return false;
-        do
-                syscall(SYS_futex, &s->busy, FUTEX_WAIT, busy, bound, NULL, 0);
-        while (!bound && (busy = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE)));
-        return true;
-}
-
-/*
- * Every slot is taken: wait up to SPAWN_SLOT_WAIT_NSEC for the first busy
- * one to be left. A child stuck before its execve (a hung mount, SIGSTOP)
- * then costs the caller a back-off, not the event loop.
- */
-#define SPAWN_SLOT_WAIT_NSEC 100000000L
-static void wait_for_slot(void)
-{
-        const struct timespec bound = { .tv_nsec = SPAWN_SLOT_WAIT_NSEC };
-
-        for (size_t i = 0; i < SPAWN_SLOTS && !wait_for(&slots[i], &bound); i++)
-                ;
-}
-
 void spawn_wait_all(void)
 {
-        for (size_t i = 0; i < SPAWN_SLOTS; i++)
-                wait_for(&slots[i], NULL);
+        for (size_t i = 0; i < SPAWN_SLOTS; i++) {
+                pid_t busy;
+                while ((busy = __atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE)))
+                        syscall(SYS_futex, &slots[i].busy, FUTEX_WAIT, busy, NULL, NULL, 0);
+        }
+}
+
+static uint64_t now_nsec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The start gate's bounds (see spawn_handler()). A child that has not
+ * reached execve 300 µs after clone is waiting for a CPU: the ~20 µs of its
+ * own set-up are long done. 100 ms: stopped, or stuck in a hung chdir.
+ */
+#define SPAWN_GATE_LATE_NSEC 300000ULL
+#define SPAWN_GATE_STUCK_NSEC 100000000ULL
+
+/* Children between clone and execve that hold back the next start: CPUs + 1, at least 2, at most SPAWN_SLOTS. */
+static unsigned gate_width(void)
+{
+        static unsigned width;
+
+        if (!width) {
+                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                width = cpus < 1 ? 2 : cpus >= SPAWN_SLOTS ? SPAWN_SLOTS : (unsigned)cpus + 1;
+        }
+        return width;
+}
+
+/*
+ * The start gate (see spawn_handler()): wait while gate_width() children
+ * or more are between clone and execve, or one of them has been for
+ * SPAWN_GATE_LATE_NSEC. A child that has been for SPAWN_GATE_STUCK_NSEC
+ * (stopped, or in a hung chdir) no longer counts, so it costs at most one
+ * wait that long. The wait is on the futex words of the children that
+ * count, all at once (futex_waitv, Linux 5.16), or on the oldest one
+ * without it.
+ */
+static void gate_wait(void)
+{
+        for (;;) {
+                struct futex_waitv w[SPAWN_SLOTS];
+                uint64_t now = now_nsec(), until = UINT64_MAX;
+                unsigned n = 0, oldest = 0;
+                bool late = false;
+                struct timespec ts;
+
+                for (size_t i = 0; i < SPAWN_SLOTS; i++) {
+                        pid_t busy = __atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE);
+                        uint64_t age = now - slots[i].start_nsec;
+
+                        if (!busy || age >= SPAWN_GATE_STUCK_NSEC)
+                                continue;
+                        if (slots[i].start_nsec + SPAWN_GATE_STUCK_NSEC < until) {
+                                until = slots[i].start_nsec + SPAWN_GATE_STUCK_NSEC;
+                                oldest = n;
+                        }
+                        late |= age >= SPAWN_GATE_LATE_NSEC;
+                        w[n++] = (struct futex_waitv){
+                                .val = (uint32_t)busy, .uaddr = (uintptr_t)&slots[i].busy, .flags = FUTEX_32
+                        };
+                }
+                if (!late && n < gate_width())
+                        return;
+                ts = (struct timespec){ .tv_sec = (time_t)(until / 1000000000ULL), .tv_nsec = (long)(until % 1000000000ULL) };
+                if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
+                        syscall(SYS_futex, (uint32_t *)(uintptr_t)w[oldest].uaddr, FUTEX_WAIT_BITSET, w[oldest].val,
+                                &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+        }
 }
 
 /*
@@ -297,14 +341,14 @@ int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid)
         pid_t pid;
 
         *ret_pid = 0;
-        if (!(s = free_slot())) {
-                wait_for_slot();
-                if (!(s = free_slot()))
-                        return -EAGAIN;
-        }
+        if (SPAWN_CONCURRENT)
+                gate_wait();
+        if (!(s = free_slot()))
+                return -EAGAIN;
         stack = copy_plan(s, p);
         if (!stack)
                 return -E2BIG;
+        s->start_nsec = now_nsec();
         pid = clone(child_main, stack, flags, s, &s->busy, NULL, &s->busy);
         if (pid < 0)
                 return -errno;

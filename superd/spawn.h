@@ -57,10 +57,20 @@ struct spawn_plan {
  * Uses clone(CLONE_VM) on one of SPAWN_SLOTS dedicated stacks, like
  * posix_spawn but without waiting for the child's execve: the kernel clears
  * the slot's CLONE_CHILD_CLEARTID word when the child execs or exits, and
- * only then is the slot used again. With every slot busy, this waits on
- * the first busy slot's word (a futex) up to 100 ms. Where the child
+ * only then is the slot used again. Where the child
  * cannot make system calls without touching errno (architectures other
  * than x86-64 and AArch64) the parent waits for each execve (CLONE_VFORK).
+ *
+ * The start gate: before a concurrent clone, this waits (on the futex
+ * words, all at once) while CPUs + 1 children are between clone and
+ * execve, or one of them has been for 300 µs. A child that late is waiting
+ * for a CPU, not doing its ~20 µs of set-up: starting more would only add
+ * runnable processes, and the scheduler (EEVDF places each new one at the
+ * average virtual runtime) then lets the older ones wait up to ~100 ms.
+ * Waiting here instead leaves the connections in the listen backlog, in
+ * order, and gives the CPU to the children. A child that has been between
+ * clone and execve for 100 ms (stopped, a hung chdir) stops counting, so
+ * it costs at most one wait that long.
  *
  * Built with -Dspawn=vfork (SPAWN_VFORK=1), it waits for each execve on
  * every architecture: slower (superd accepts nothing while a child sets
@@ -74,7 +84,7 @@ struct spawn_plan {
  * fail, which spawn_failed() tells when the child is reaped. Returns
  * -errno, with *ret_pid 0, when no process was created: clone's error,
  * -E2BIG if envp and env_text do not fit a slot (see SERVICE_ENV_MAX),
- * -EAGAIN if no slot came free (children stuck before execve, or failures
+ * -EAGAIN if no slot is free (children stuck before execve, or failures
  * not reaped yet).
  */
 int spawn_handler(const struct spawn_plan *p, pid_t *ret_pid);

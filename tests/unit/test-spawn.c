@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of spawn.c: the child's private copy of envp and env_text, and real handler starts. */
+/* Unit tests of spawn.c: the child's private copy of envp and env_text, real handler starts, the start gate. */
 
 /*
  * copy_plan() and struct spawn_slot are static, and stay so: only what other
@@ -350,3 +350,69 @@ Test(spawn, unknown_pid_did_not_fail)
         cr_assert_eq(err, 0);
         cr_assert_null(step);
 }
+
+#if SPAWN_CONCURRENT
+#include <pthread.h>
+
+/*
+ * The start gate, on slots that look busy: a fake pid in the futex word, as
+ * CLONE_PARENT_SETTID writes it, and a start time. A thread plays the
+ * kernel at exec: it clears the word and wakes its waiters.
+ */
+static bool exec_seen;
+
+/* 10 ms from now, every fake child execs. */
+static void *exec_after_10ms(void *arg)
+{
+        usleep(10000);
+        __atomic_store_n(&exec_seen, true, __ATOMIC_RELEASE);
+        for (size_t i = 0; i < SPAWN_SLOTS; i++) {
+                __atomic_store_n(&slots[i].busy, 0, __ATOMIC_RELEASE);
+                syscall(SYS_futex, &slots[i].busy, FUTEX_WAKE, 1, NULL, NULL, 0);
+        }
+        return NULL;
+}
+
+static void fake_starting(size_t i, uint64_t start_nsec)
+{
+        slots[i].busy = 424242 + (pid_t)i;
+        slots[i].start_nsec = start_nsec;
+}
+
+Test(gate, width_children_starting_hold_it_until_they_exec, .timeout = 10)
+{
+        uint64_t now = now_nsec();
+        pthread_t t;
+
+        for (size_t i = 0; i < gate_width(); i++)
+                fake_starting(i, now);
+        exec_seen = false;
+        cr_assert_eq(pthread_create(&t, NULL, exec_after_10ms, NULL), 0);
+        gate_wait();
+        cr_assert(__atomic_load_n(&exec_seen, __ATOMIC_ACQUIRE), "the gate opened before the children exec'd");
+        pthread_join(t, NULL);
+}
+
+Test(gate, one_late_child_waits_for_its_exec, .timeout = 10)
+{
+        pthread_t t;
+
+        fake_starting(0, now_nsec() - SPAWN_GATE_LATE_NSEC);
+        exec_seen = false;
+        cr_assert_eq(pthread_create(&t, NULL, exec_after_10ms, NULL), 0);
+        gate_wait();
+        cr_assert(__atomic_load_n(&exec_seen, __ATOMIC_ACQUIRE), "the gate opened before the late child exec'd");
+        pthread_join(t, NULL);
+}
+
+/* Children stopped before their exec do not count: if they did, gate_wait() would never return. */
+Test(gate, stuck_children_do_not_hold_it, .timeout = 10)
+{
+        uint64_t stuck = now_nsec() - SPAWN_GATE_STUCK_NSEC;
+
+        for (size_t i = 0; i < SPAWN_SLOTS; i++)
+                fake_starting(i, stuck);
+        gate_wait();
+}
+
+#endif
