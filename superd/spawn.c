@@ -236,31 +236,21 @@ static uint64_t now_nsec(void)
 /*
  * The start gate's bounds (see spawn_handler()). A child that has not
  * reached execve 300 µs after clone is waiting for a CPU: the ~20 µs of its
- * own set-up are long done. 100 ms: stopped, or stuck in a hung chdir.
+ * own set-up are long done. (In ../shared/bench/compare runs, 300 µs kept
+ * the nolibc handler's throughput where 150 µs cost it ~10 %, and a
+ * bound on the number of children between clone and execve cost it ~10 %
+ * more.) 100 ms: stopped, or stuck in a hung chdir.
  */
 #define SPAWN_GATE_LATE_NSEC 300000ULL
 #define SPAWN_GATE_STUCK_NSEC 100000000ULL
 
-/* Children between clone and execve that hold back the next start: CPUs + 1, at least 2, at most SPAWN_SLOTS. */
-static unsigned gate_width(void)
-{
-        static unsigned width;
-
-        if (!width) {
-                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-                width = cpus < 1 ? 2 : cpus >= SPAWN_SLOTS ? SPAWN_SLOTS : (unsigned)cpus + 1;
-        }
-        return width;
-}
-
 /*
- * The start gate (see spawn_handler()): wait while gate_width() children
- * or more are between clone and execve, or one of them has been for
- * SPAWN_GATE_LATE_NSEC. A child that has been for SPAWN_GATE_STUCK_NSEC
- * (stopped, or in a hung chdir) no longer counts, so it costs at most one
- * wait that long. The wait is on the futex words of the children that
- * count, all at once (futex_waitv, Linux 5.16), or on the oldest one
- * without it.
+ * The start gate (see spawn_handler()): wait while a child has been between
+ * clone and execve for SPAWN_GATE_LATE_NSEC, or every slot holds one. A
+ * child that has been for SPAWN_GATE_STUCK_NSEC (stopped, or in a hung
+ * chdir) no longer counts, so it costs at most one wait that long. The
+ * wait is on the futex words of the children that count, all at once
+ * (futex_waitv, Linux 5.16), or on the oldest one without it.
  */
 static void gate_wait(void)
 {
@@ -286,7 +276,7 @@ static void gate_wait(void)
                                 .val = (uint32_t)busy, .uaddr = (uintptr_t)&slots[i].busy, .flags = FUTEX_32
                         };
                 }
-                if (!late && n < gate_width())
+                if (!late && n < SPAWN_SLOTS)
                         return;
                 ts = (struct timespec){ .tv_sec = (time_t)(until / 1000000000ULL), .tv_nsec = (long)(until % 1000000000ULL) };
                 if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS)

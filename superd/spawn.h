@@ -62,15 +62,15 @@ struct spawn_plan {
  * than x86-64 and AArch64) the parent waits for each execve (CLONE_VFORK).
  *
  * The start gate: before a concurrent clone, this waits (on the futex
- * words, all at once) while CPUs + 1 children are between clone and
- * execve, or one of them has been for 300 µs. A child that late is waiting
- * for a CPU, not doing its ~20 µs of set-up: starting more would only add
- * runnable processes, and the scheduler (EEVDF places each new one at the
- * average virtual runtime) then lets the older ones wait up to ~100 ms.
- * Waiting here instead leaves the connections in the listen backlog, in
- * order, and gives the CPU to the children. A child that has been between
- * clone and execve for 100 ms (stopped, a hung chdir) stops counting, so
- * it costs at most one wait that long.
+ * words, all at once) while a child has been between clone and execve for
+ * 300 µs, or every slot holds one. A child that late is waiting for a CPU,
+ * not doing its ~20 µs of set-up: starting more would only add runnable
+ * processes, and the scheduler (EEVDF places each new one at the average
+ * virtual runtime) then lets the older ones wait up to ~100 ms. Waiting
+ * here instead leaves the connections in the listen backlog, in order, and
+ * gives the CPU to the children. A child that has been between clone and
+ * execve for 100 ms (stopped, a hung chdir) stops counting, so it costs at
+ * most one wait that long.
  *
  * Built with -Dspawn=vfork (SPAWN_VFORK=1), it waits for each execve on
  * every architecture: slower (superd accepts nothing while a child sets

@@ -379,12 +379,12 @@ static void fake_starting(size_t i, uint64_t start_nsec)
         slots[i].start_nsec = start_nsec;
 }
 
-Test(gate, width_children_starting_hold_it_until_they_exec, .timeout = 10)
+Test(gate, every_slot_starting_holds_it_until_they_exec, .timeout = 10)
 {
         uint64_t now = now_nsec();
         pthread_t t;
 
-        for (size_t i = 0; i < gate_width(); i++)
+        for (size_t i = 0; i < SPAWN_SLOTS; i++)
                 fake_starting(i, now);
         exec_seen = false;
         cr_assert_eq(pthread_create(&t, NULL, exec_after_10ms, NULL), 0);
