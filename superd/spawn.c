@@ -260,6 +260,7 @@ static void gate_wait(void)
                 unsigned n = 0, oldest = 0;
                 bool late = false;
                 struct timespec ts;
+                long r;
 
                 for (size_t i = 0; i < SPAWN_SLOTS; i++) {
                         pid_t busy = __atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE);
@@ -279,9 +280,12 @@ static void gate_wait(void)
                 if (!late && n < SPAWN_SLOTS)
                         return;
                 ts = (struct timespec){ .tv_sec = (time_t)(until / 1000000000ULL), .tv_nsec = (long)(until % 1000000000ULL) };
-                if (syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
-                        syscall(SYS_futex, (uint32_t *)(uintptr_t)w[oldest].uaddr, FUTEX_WAIT_BITSET, w[oldest].val,
-                                &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+                r = syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC);
+                if (r < 0 && errno == ENOSYS)
+                        r = syscall(SYS_futex, (uint32_t *)(uintptr_t)w[oldest].uaddr, FUTEX_WAIT_BITSET,
+                                    w[oldest].val, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+                if (r < 0 && errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR)
+                        return; /* never spin on an error: start without waiting */
         }
 }
 
