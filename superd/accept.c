@@ -63,9 +63,9 @@ static int start_handler(struct listener *l, int fd, const struct sockaddr_in6 *
 
         struct spawn_plan plan = {
                 .argv = conf->argv,
-                .envp = st->env.envp,
-                .env_text = srv->conn_env,
-                .env_text_size = sizeof(srv->conn_env),
+                .envp = srv->conn_env.envp,
+                .env_text = srv->conn_env.text,
+                .env_text_size = sizeof(srv->conn_env.text),
                 .conn_fd = fd,
                 .stderr_fd = conf->stderr_mode == STDERR_SOCKET ? fd
                              : conf->stderr_mode == STDERR_NULL ? srv->devnull
@@ -168,7 +168,7 @@ int accept_serve(struct listener *l, int fd, struct sockaddr_in6 *client, const 
                 struct ucred cred;
                 socklen_t len = sizeof(cred);
                 bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
-                handler_env_unix(&st->env, srv->conn_env, known ? &cred : NULL);
+                handler_env_unix(&st->env, &srv->conn_env, known ? &cred : NULL);
         } else {
                 if (!local) {
                         local = &l->local;
@@ -178,7 +178,7 @@ int accept_serve(struct listener *l, int fd, struct sockaddr_in6 *client, const 
                                         local = &local_buf;
                         }
                 }
-                handler_env_connect_proxy(&st->env, srv->conn_env, peer, (const struct sockaddr *)local, proxy);
+                handler_env_connect_proxy(&st->env, &srv->conn_env, peer, (const struct sockaddr *)local, proxy);
         }
         r = start_handler(l, fd, client, NULL, counted ? &key : NULL);
         close(fd);
@@ -273,7 +273,7 @@ static void handle_wait(struct listener *l)
         flags = fcntl(l->fd, F_GETFL);
         listener_pause(l, PAUSE_WAIT);
         (void)fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
-        listen_pid = handler_env_listen(&st->env, st->server->conn_env, listen_proto(l), conf->name);
+        listen_pid = handler_env_listen(&st->env, &st->server->conn_env, listen_proto(l), conf->name);
         r = start_handler(l, l->fd, &peer, listen_pid, counted ? &key : NULL);
         if (r < 0) {
                 /* The socket stays readable: retry later rather than at once. */
@@ -289,7 +289,7 @@ int accept_start_worker(struct listener *l, unsigned index)
         const struct service *conf = st->conf;
         struct sockaddr_in6 none = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
         char *listen_pid =
-                handler_env_listen_worker(&st->env, st->server->conn_env, listen_proto(l), conf->name, (int)index);
+                handler_env_listen_worker(&st->env, &st->server->conn_env, listen_proto(l), conf->name, (int)index);
 
         return start_handler(l, l->fd, &none, listen_pid, NULL);
 }

@@ -20,6 +20,9 @@ static const char *lookup(char *const *environ, const char *name)
         return NULL;
 }
 
+/* The default PATH entry, shared by every service's envp; never written. */
+static char path_entry[] = "PATH=" HANDLER_PATH;
+
 /* Append "NAME=VALUE", replacing an earlier entry of the same name (later entries win). */
 static int put(char ***v, size_t *n, const char *name, size_t name_len, const char *value)
 {
@@ -29,7 +32,8 @@ static int put(char ***v, size_t *n, const char *name, size_t name_len, const ch
                 return -ENOMEM;
         for (size_t i = 0; i < *n; i++)
                 if (strncmp((*v)[i], s, name_len + 1) == 0) {
-                        free((*v)[i]);
+                        if ((*v)[i] != path_entry)
+                                free((*v)[i]);
                         (*v)[i] = s;
                         return 0;
                 }
@@ -37,53 +41,88 @@ static int put(char ***v, size_t *n, const char *name, size_t name_len, const ch
         return 0;
 }
 
+static void free_entries(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (v[i] != path_entry)
+                        free(v[i]);
+}
+
 int handler_env_init(struct handler_env *e, const struct service *s, char *const *environ)
 {
-        size_t cap = 2 + strv_length(s->env) + strv_length(s->pass_env) + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX + 1;
-        size_t n = 0;
+        size_t n_vars = strv_length(s->env) + strv_length(s->pass_env);
+        size_t n = 0, size;
+        char **v, *p;
         int r = -ENOMEM;
 
-        e->envp = calloc(cap, sizeof(char *));
+        e->envp = NULL;
         e->n_fixed = 0;
-        if (!e->envp)
+        if (n_vars > SERVICE_ENV_MAX)
+                return -E2BIG;
+        /* First each entry on its own (an `env` entry may replace PATH), then packed into one block. */
+        v = calloc(2 + n_vars, sizeof(char *));
+        if (!v)
                 return -ENOMEM;
-        if (put(&e->envp, &n, "PATH", 4, HANDLER_PATH) < 0 ||
-            put(&e->envp, &n, "SUPERD_SERVICE", 14, s->name) < 0)
-                goto fail;
+        v[n++] = path_entry;
+        if (put(&v, &n, "SUPERD_SERVICE", 14, s->name) < 0)
+                goto out;
         for (size_t i = 0; s->env && s->env[i]; i++) {
                 const char *eq = strchr(s->env[i], '=');
-                if (put(&e->envp, &n, s->env[i], (size_t)(eq - s->env[i]), eq + 1) < 0)
-                        goto fail;
+                if (put(&v, &n, s->env[i], (size_t)(eq - s->env[i]), eq + 1) < 0)
+                        goto out;
         }
         for (size_t i = 0; s->pass_env && s->pass_env[i]; i++) {
-                const char *v = lookup(environ, s->pass_env[i]);
-                if (v && put(&e->envp, &n, s->pass_env[i], strlen(s->pass_env[i]), v) < 0)
-                        goto fail;
+                const char *val = lookup(environ, s->pass_env[i]);
+                if (val && put(&v, &n, s->pass_env[i], strlen(s->pass_env[i]), val) < 0)
+                        goto out;
         }
-        e->n_fixed = n;
+        size = (n + 1) * sizeof(char *);
+        for (size_t i = 0; i < n; i++)
+                if (v[i] != path_entry)
+                        size += strlen(v[i]) + 1;
+        e->envp = malloc(size);
+        if (!e->envp)
+                goto out;
+        p = (char *)(e->envp + n + 1);
+        for (size_t i = 0; i < n; i++) {
+                if (v[i] == path_entry) {
+                        e->envp[i] = path_entry;
+                        continue;
+                }
+                e->envp[i] = p;
+                p = stpcpy(p, v[i]) + 1;
+        }
         e->envp[n] = NULL;
-        return 0;
-fail:
         e->n_fixed = n;
-        handler_env_done(e);
+        r = 0;
+out:
+        free_entries(v, n);
+        free(v);
         return r;
 }
 
-/* Append one "NAME=value" to the per-connection slots, its text into buf. */
+/* Append one "NAME=value" to the per-connection slots, its text at p (in c->text). */
 #define ADD(...) (*slot++ = p, p += snprintf(p, (size_t)(end - p), __VA_ARGS__) + 1)
 
-int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
-                        const struct sockaddr *local)
+/* Copy e's fixed part to c->envp; returns the first per-connection slot. */
+static char **start(const struct handler_env *e, struct handler_env_conn *c)
 {
-        return handler_env_connect_proxy(e, buf, remote, local, NULL);
+        memcpy(c->envp, e->envp, e->n_fixed * sizeof(char *));
+        return c->envp + e->n_fixed;
 }
 
-int handler_env_connect_proxy(struct handler_env *e, char *buf, const struct sockaddr *remote,
+int handler_env_connect(const struct handler_env *e, struct handler_env_conn *c, const struct sockaddr *remote,
+                        const struct sockaddr *local)
+{
+        return handler_env_connect_proxy(e, c, remote, local, NULL);
+}
+
+int handler_env_connect_proxy(const struct handler_env *e, struct handler_env_conn *c, const struct sockaddr *remote,
                               const struct sockaddr *local, const struct handler_env_proxy *proxy)
 {
         char rip[INET6_ADDRSTRLEN], rport[8], lip[INET6_ADDRSTRLEN], lport[8];
-        char **slot = e->envp + e->n_fixed;
-        char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE;
+        char **slot;
+        char *p = c->text, *end = c->text + sizeof(c->text);
         int r;
 
         r = addr_ip_port(remote, rip, sizeof(rip), rport, sizeof(rport));
@@ -92,6 +131,7 @@ int handler_env_connect_proxy(struct handler_env *e, char *buf, const struct soc
         r = addr_ip_port(local, lip, sizeof(lip), lport, sizeof(lport));
         if (r < 0)
                 return r;
+        slot = start(e, c);
 
         ADD("PROTO=TCP");
         ADD("TCPREMOTEIP=%s", rip);
@@ -112,10 +152,10 @@ int handler_env_connect_proxy(struct handler_env *e, char *buf, const struct soc
         return 0;
 }
 
-int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer)
+int handler_env_unix(const struct handler_env *e, struct handler_env_conn *c, const struct ucred *peer)
 {
-        char **slot = e->envp + e->n_fixed;
-        char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE;
+        char **slot = start(e, c);
+        char *p = c->text, *end = c->text + sizeof(c->text);
 
         ADD("PROTO=UNIX");
         if (peer) {
@@ -127,15 +167,16 @@ int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer)
         return 0;
 }
 
-char *handler_env_listen(struct handler_env *e, char *buf, const char *proto, const char *name)
+char *handler_env_listen(const struct handler_env *e, struct handler_env_conn *c, const char *proto, const char *name)
 {
-        return handler_env_listen_worker(e, buf, proto, name, -1);
+        return handler_env_listen_worker(e, c, proto, name, -1);
 }
 
-char *handler_env_listen_worker(struct handler_env *e, char *buf, const char *proto, const char *name, int worker)
+char *handler_env_listen_worker(const struct handler_env *e, struct handler_env_conn *c, const char *proto,
+                                const char *name, int worker)
 {
-        char **slot = e->envp + e->n_fixed;
-        char *p = buf, *end = buf + HANDLER_ENV_CONN_SIZE, *pid;
+        char **slot = start(e, c);
+        char *p = c->text, *end = c->text + sizeof(c->text), *pid;
 
         ADD("PROTO=%s", proto);
         ADD("LISTEN_FDS=1");
@@ -151,9 +192,7 @@ char *handler_env_listen_worker(struct handler_env *e, char *buf, const char *pr
 
 void handler_env_done(struct handler_env *e)
 {
-        for (size_t i = 0; e->envp && i < e->n_fixed; i++)
-                free(e->envp[i]);
-        free(e->envp);
+        free(e->envp); /* its strings too: one block */
         e->envp = NULL;
         e->n_fixed = 0;
 }

@@ -16,7 +16,7 @@
 /* Most that handler_env_connect_proxy() adds beyond those: PROXY_PEER_ADDR, PROXY_AUTHORITY, PROXY_UNIQUE_ID. */
 #define HANDLER_ENV_PROXY_MAX 3
 
-/* Bytes of text for those variables: IPv6 addresses at full length, a 255-byte authority, a 256-digit unique ID fit. */
+/* Bytes of text for those variables (handler_env_conn.text): IPv6 addresses at full length, a 255-byte authority, a 256-digit unique ID fit. */
 #define HANDLER_ENV_CONN_SIZE 1536
 
 /* What a PROXY protocol header (proxy.h) adds to a handler's environment; each field may be NULL or "". */
@@ -27,31 +27,48 @@ struct handler_env_proxy {
 };
 
 /*
- * A handler's envp: `PATH`, `SUPERD_SERVICE`, the `env` entries, the
- * `pass-env` variables present in the environment given at build time, then
- * room for the per-connection variables and the final NULL. Strings of the
- * fixed part are owned here; the per-connection slots point into the buffer
- * given to handler_env_connect().
+ * The fixed part of a service's handler environment: `PATH`,
+ * `SUPERD_SERVICE`, the `env` entries, then the `pass-env` variables present
+ * in the environment given at build time; NULL-terminated, exactly sized.
+ * envp and its strings are one allocation owned here, except the default
+ * PATH entry, which is a static string shared by every service.
  */
 struct handler_env {
         char **envp;
-        size_t n_fixed;  /* entries before the per-connection ones */
+        size_t n_fixed;  /* entries before the final NULL */
+};
+
+/* Most entries of a handler's whole envp: the fixed part, every per-connection variable, the final NULL. */
+#define HANDLER_ENVP_MAX (2 + SERVICE_ENV_MAX + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX + 1)
+
+/*
+ * One handler's complete environment, built right before its spawn: a copy
+ * of the pointers of a service's fixed part, then the per-connection
+ * variables, whose text is in `text`. One per server (server.conn_env),
+ * reused for every start: spawn_handler() copies both, so the next start may
+ * overwrite them (spawn.h). The fixed entries point into the service's
+ * handler_env, which must outlive the spawn.
+ */
+struct handler_env_conn {
+        char *envp[HANDLER_ENVP_MAX];
+        char text[HANDLER_ENV_CONN_SIZE];
 };
 
 /*
  * Build the fixed part for service `s`, taking `pass-env` values from
- * `environ` (superd's environment at load time). Returns 0 or -ENOMEM.
+ * `environ` (superd's environment at load time). Returns 0, -ENOMEM, or
+ * -E2BIG with more than SERVICE_ENV_MAX `env` and `pass-env` entries
+ * (config-check.c refuses those).
  */
 int handler_env_init(struct handler_env *e, const struct service *s, char *const *environ);
 
 /*
- * Fill the per-connection variables for a TCP connection from `remote` and
- * `local` (AF_INET or AF_INET6; IPv4-mapped addresses shown as IPv4, IPv6
- * without brackets) and terminate envp. Their text goes into `buf`
- * (HANDLER_ENV_CONN_SIZE bytes), which must outlive the spawn. Never
+ * Fill c with e's fixed part and the per-connection variables for a TCP
+ * connection from `remote` and `local` (AF_INET or AF_INET6; IPv4-mapped
+ * addresses shown as IPv4, IPv6 without brackets), NULL-terminated. Never
  * allocates: safe on the spawn path. Returns 0 or -EAFNOSUPPORT.
  */
-int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr *remote,
+int handler_env_connect(const struct handler_env *e, struct handler_env_conn *c, const struct sockaddr *remote,
                         const struct sockaddr *local);
 
 /*
@@ -60,16 +77,16 @@ int handler_env_connect(struct handler_env *e, char *buf, const struct sockaddr 
  * adds PROXY_PEER_ADDR, PROXY_AUTHORITY and PROXY_UNIQUE_ID where set.
  * Returns 0 or -EAFNOSUPPORT.
  */
-int handler_env_connect_proxy(struct handler_env *e, char *buf, const struct sockaddr *remote,
+int handler_env_connect_proxy(const struct handler_env *e, struct handler_env_conn *c, const struct sockaddr *remote,
                               const struct sockaddr *local, const struct handler_env_proxy *proxy);
 
 /*
  * Per-connection variables for a unix socket connection: PROTO=UNIX and,
  * when `peer` (SO_PEERCRED of the connection) is not NULL, UNIXREMOTEPID,
- * UNIXREMOTEEUID and UNIXREMOTEEGID (UCSPI ipc names). Text into `buf` as
- * for handler_env_connect(). Never allocates. Returns 0.
+ * UNIXREMOTEEUID and UNIXREMOTEEGID (UCSPI ipc names), after e's fixed part
+ * in c as for handler_env_connect(). Never allocates. Returns 0.
  */
-int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer);
+int handler_env_unix(const struct handler_env *e, struct handler_env_conn *c, const struct ucred *peer);
 
 /* Digits reserved for LISTEN_PID: any pid_t fits. */
 #define HANDLER_ENV_PID_DIGITS 10
@@ -77,19 +94,20 @@ int handler_env_unix(struct handler_env *e, char *buf, const struct ucred *peer)
 /*
  * Variables for a wait = yes handler, which gets the listening socket: PROTO
  * (`proto`: "TCP", "UDP" or "UNIX") and the sd_listen_fds(3) protocol,
- * LISTEN_FDS=1, LISTEN_FDNAMES=`name` (the service name) and LISTEN_PID.
- * The pid is not known before the child exists: LISTEN_PID's value is
- * HANDLER_ENV_PID_DIGITS blanks, and the returned pointer is where the child
- * writes its own pid (spawn_plan.listen_pid). Text into `buf` as for
- * handler_env_connect(). Never allocates.
+ * LISTEN_FDS=1, LISTEN_FDNAMES=`name` (the service name) and LISTEN_PID,
+ * after e's fixed part in c as for handler_env_connect(). The pid is not
+ * known before the child exists: LISTEN_PID's value is
+ * HANDLER_ENV_PID_DIGITS blanks, and the returned pointer (into c->text) is
+ * where the child writes its own pid (spawn_plan.listen_pid). Never allocates.
  */
-char *handler_env_listen(struct handler_env *e, char *buf, const char *proto, const char *name);
+char *handler_env_listen(const struct handler_env *e, struct handler_env_conn *c, const char *proto, const char *name);
 
 /*
  * The same for worker `worker` of a pool (workers.h), which also gets
  * SUPERD_WORKER=<worker>; worker < 0 adds nothing (handler_env_listen()).
  */
-char *handler_env_listen_worker(struct handler_env *e, char *buf, const char *proto, const char *name, int worker);
+char *handler_env_listen_worker(const struct handler_env *e, struct handler_env_conn *c, const char *proto,
+                                const char *name, int worker);
 
 /* Free what handler_env_init() allocated; the struct may be reused afterwards. */
 void handler_env_done(struct handler_env *e);

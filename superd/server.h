@@ -65,7 +65,7 @@ struct server {
         bool stopping;
         const struct run_options *opts;  /* to load the configuration again on SIGHUP */
         int devnull;                     /* fd 2 for stderr = null */
-        char conn_env[HANDLER_ENV_CONN_SIZE]; /* the per-connection environment being built */
+        struct handler_env_conn conn_env; /* the environment of the handler being started (env.h) */
         uint16_t *builtin_ports;         /* ports of the dgram builtins: never answer datagrams from them */
         size_t n_builtin_ports;
         struct activation activation;    /* sockets passed at start, until matched */

@@ -178,29 +178,29 @@ Test(handler_env_connect, ipv4)
         char *env[] = {"K=V", NULL};
         struct service s = {.name = "svc", .env = env};
         struct sockaddr_in remote = v4("192.0.2.10", 40000), local = v4("127.0.0.1", 1205);
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
-        cr_assert_str_eq(e.envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
-        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=svc");
-        cr_assert_str_eq(e.envp[2], "K=V");
-        expect_var(e.envp, "PROTO=TCP");
-        expect_var(e.envp, "TCPREMOTEIP=192.0.2.10");
-        expect_var(e.envp, "TCPREMOTEPORT=40000");
-        expect_var(e.envp, "TCPLOCALIP=127.0.0.1");
-        expect_var(e.envp, "TCPLOCALPORT=1205");
-        expect_var(e.envp, "REMOTE_ADDR=192.0.2.10");
-        expect_var(e.envp, "REMOTE_PORT=40000");
-        expect_var(e.envp, "REMOTE_HOST=192.0.2.10");
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        cr_assert_str_eq(c.envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
+        cr_assert_str_eq(c.envp[1], "SUPERD_SERVICE=svc");
+        cr_assert_str_eq(c.envp[2], "K=V");
+        expect_var(c.envp, "PROTO=TCP");
+        expect_var(c.envp, "TCPREMOTEIP=192.0.2.10");
+        expect_var(c.envp, "TCPREMOTEPORT=40000");
+        expect_var(c.envp, "TCPLOCALIP=127.0.0.1");
+        expect_var(c.envp, "TCPLOCALPORT=1205");
+        expect_var(c.envp, "REMOTE_ADDR=192.0.2.10");
+        expect_var(c.envp, "REMOTE_PORT=40000");
+        expect_var(c.envp, "REMOTE_HOST=192.0.2.10");
         /* Exactly the fixed part, the eight connection variables, then NULL. */
-        cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX);
+        cr_assert_eq(count(c.envp), e.n_fixed + HANDLER_ENV_CONN_MAX);
         cr_assert_eq(HANDLER_ENV_CONN_MAX, sizeof(conn_names) / sizeof(conn_names[0]));
-        cr_assert_null(e.envp[e.n_fixed + HANDLER_ENV_CONN_MAX]);
+        cr_assert_null(c.envp[e.n_fixed + HANDLER_ENV_CONN_MAX]);
         /* The connection variables point into the caller's buffer. */
-        for (size_t i = e.n_fixed; e.envp[i]; i++)
-                cr_assert(e.envp[i] >= buf && e.envp[i] < buf + sizeof(buf), "envp[%zu] not in buf", i);
+        for (size_t i = e.n_fixed; c.envp[i]; i++)
+                cr_assert(c.envp[i] >= c.text && c.envp[i] < c.text + sizeof(c.text), "envp[%zu] not in buf", i);
         handler_env_done(&e);
 }
 
@@ -208,19 +208,19 @@ Test(handler_env_connect, ipv6_without_brackets)
 {
         struct service s = {.name = "svc"};
         struct sockaddr_in6 remote = v6("2001:db8::dead:beef", 65535), local = v6("::1", 1);
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
-        expect_var(e.envp, "PROTO=TCP");
-        expect_var(e.envp, "TCPREMOTEIP=2001:db8::dead:beef");
-        expect_var(e.envp, "TCPREMOTEPORT=65535");
-        expect_var(e.envp, "TCPLOCALIP=::1");
-        expect_var(e.envp, "TCPLOCALPORT=1");
-        expect_var(e.envp, "REMOTE_ADDR=2001:db8::dead:beef");
-        expect_var(e.envp, "REMOTE_PORT=65535");
-        cr_assert_eq(count(e.envp), 2 + HANDLER_ENV_CONN_MAX);
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        expect_var(c.envp, "PROTO=TCP");
+        expect_var(c.envp, "TCPREMOTEIP=2001:db8::dead:beef");
+        expect_var(c.envp, "TCPREMOTEPORT=65535");
+        expect_var(c.envp, "TCPLOCALIP=::1");
+        expect_var(c.envp, "TCPLOCALPORT=1");
+        expect_var(c.envp, "REMOTE_ADDR=2001:db8::dead:beef");
+        expect_var(c.envp, "REMOTE_PORT=65535");
+        cr_assert_eq(count(c.envp), 2 + HANDLER_ENV_CONN_MAX);
         handler_env_done(&e);
 }
 
@@ -229,16 +229,16 @@ Test(handler_env_connect, longest_ipv6_fits)
         const char *ip = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe";
         struct service s = {.name = "svc"};
         struct sockaddr_in6 remote = v6(ip, 65535), local = v6(ip, 65534);
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
-        expect_var(e.envp, "TCPREMOTEIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
-        expect_var(e.envp, "TCPLOCALIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
-        expect_var(e.envp, "REMOTE_ADDR=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
-        expect_var(e.envp, "REMOTE_PORT=65535");
-        expect_var(e.envp, "TCPLOCALPORT=65534");
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        expect_var(c.envp, "TCPREMOTEIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(c.envp, "TCPLOCALIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(c.envp, "REMOTE_ADDR=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(c.envp, "REMOTE_PORT=65535");
+        expect_var(c.envp, "TCPLOCALPORT=65534");
         handler_env_done(&e);
 }
 
@@ -246,16 +246,16 @@ Test(handler_env_connect, ipv4_mapped_shown_as_ipv4)
 {
         struct service s = {.name = "svc"};
         struct sockaddr_in6 remote = v6("::ffff:198.51.100.7", 5555), local = v6("::ffff:127.0.0.1", 80);
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
-        expect_var(e.envp, "TCPREMOTEIP=198.51.100.7");
-        expect_var(e.envp, "REMOTE_ADDR=198.51.100.7");
-        expect_var(e.envp, "TCPLOCALIP=127.0.0.1");
-        expect_var(e.envp, "TCPREMOTEPORT=5555");
-        expect_var(e.envp, "TCPLOCALPORT=80");
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        expect_var(c.envp, "TCPREMOTEIP=198.51.100.7");
+        expect_var(c.envp, "REMOTE_ADDR=198.51.100.7");
+        expect_var(c.envp, "TCPLOCALIP=127.0.0.1");
+        expect_var(c.envp, "TCPREMOTEPORT=5555");
+        expect_var(c.envp, "TCPLOCALPORT=80");
         handler_env_done(&e);
 }
 
@@ -265,30 +265,30 @@ Test(handler_env_connect, twice_replaces_values)
         struct service s = {.name = "svc", .env = env};
         struct sockaddr_in r1 = v4("10.0.0.1", 1111), l1 = v4("10.0.0.2", 2222);
         struct sockaddr_in6 r2 = v6("2001:db8::2", 3333), l2 = v6("2001:db8::3", 4444);
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&r1, (struct sockaddr *)&l1), 0);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&r2, (struct sockaddr *)&l2), 0);
-        cr_assert_eq(count(e.envp), 3 + HANDLER_ENV_CONN_MAX, "envp grew to %zu entries", count(e.envp));
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&r1, (struct sockaddr *)&l1), 0);
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&r2, (struct sockaddr *)&l2), 0);
+        cr_assert_eq(count(c.envp), 3 + HANDLER_ENV_CONN_MAX, "envp grew to %zu entries", count(c.envp));
         for (size_t i = 0; i < HANDLER_ENV_CONN_MAX; i++)
-                cr_assert_geq(find(e.envp, conn_names[i]), 0, "%s missing", conn_names[i]);
-        expect_var(e.envp, "TCPREMOTEIP=2001:db8::2");
-        expect_var(e.envp, "TCPREMOTEPORT=3333");
-        expect_var(e.envp, "TCPLOCALIP=2001:db8::3");
-        expect_var(e.envp, "TCPLOCALPORT=4444");
-        expect_var(e.envp, "REMOTE_ADDR=2001:db8::2");
-        expect_var(e.envp, "REMOTE_PORT=3333");
-        expect_var(e.envp, "A=1");
+                cr_assert_geq(find(c.envp, conn_names[i]), 0, "%s missing", conn_names[i]);
+        expect_var(c.envp, "TCPREMOTEIP=2001:db8::2");
+        expect_var(c.envp, "TCPREMOTEPORT=3333");
+        expect_var(c.envp, "TCPLOCALIP=2001:db8::3");
+        expect_var(c.envp, "TCPLOCALPORT=4444");
+        expect_var(c.envp, "REMOTE_ADDR=2001:db8::2");
+        expect_var(c.envp, "REMOTE_PORT=3333");
+        expect_var(c.envp, "A=1");
 
         /* And back to IPv4 with a fresh buffer: the fixed part is untouched. */
-        char buf2[HANDLER_ENV_CONN_SIZE];
-        cr_assert_eq(handler_env_connect(&e, buf2, (struct sockaddr *)&r1, (struct sockaddr *)&l1), 0);
-        cr_assert_eq(count(e.envp), 3 + HANDLER_ENV_CONN_MAX);
-        expect_var(e.envp, "TCPREMOTEIP=10.0.0.1");
-        expect_var(e.envp, "TCPLOCALPORT=2222");
-        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=svc");
+        struct handler_env_conn c2;
+        cr_assert_eq(handler_env_connect(&e, &c2, (struct sockaddr *)&r1, (struct sockaddr *)&l1), 0);
+        cr_assert_eq(count(c2.envp), 3 + HANDLER_ENV_CONN_MAX);
+        expect_var(c2.envp, "TCPREMOTEIP=10.0.0.1");
+        expect_var(c2.envp, "TCPLOCALPORT=2222");
+        cr_assert_str_eq(c2.envp[1], "SUPERD_SERVICE=svc");
         handler_env_done(&e);
 }
 
@@ -297,12 +297,12 @@ Test(handler_env_connect, other_family_refused)
         struct service s = {.name = "svc"};
         struct sockaddr_un u = {.sun_family = AF_UNIX, .sun_path = "/x"};
         struct sockaddr_in l = v4("127.0.0.1", 80);
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&u, (struct sockaddr *)&l), -EAFNOSUPPORT);
-        cr_assert_eq(handler_env_connect(&e, buf, (struct sockaddr *)&l, (struct sockaddr *)&u), -EAFNOSUPPORT);
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&u, (struct sockaddr *)&l), -EAFNOSUPPORT);
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&l, (struct sockaddr *)&u), -EAFNOSUPPORT);
         handler_env_done(&e);
 }
 
@@ -322,7 +322,8 @@ Test(handler_env_connect_proxy, adds_the_balancer_and_tlvs_at_full_length)
         char *env[SERVICE_ENV_MAX + 1] = {NULL};
         struct service s = {.name = "svc", .env = env};
         struct sockaddr_in6 remote = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535), local = v6("::1", 1);
-        char buf[HANDLER_ENV_CONN_SIZE], authority[256], unique_id[257], *want;
+        struct handler_env_conn c;
+        char authority[256], unique_id[257], *want;
         struct handler_env e;
         const struct handler_env_proxy proxy = {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", authority, unique_id};
 
@@ -331,18 +332,18 @@ Test(handler_env_connect_proxy, adds_the_balancer_and_tlvs_at_full_length)
         memset(unique_id, 'f', 256);
         unique_id[256] = '\0';
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect_proxy(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local, &proxy), 0);
-        expect_var(e.envp, "TCPREMOTEIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
-        expect_var(e.envp, "PROXY_PEER_ADDR=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        cr_assert_eq(handler_env_connect_proxy(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local, &proxy), 0);
+        expect_var(c.envp, "TCPREMOTEIP=ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        expect_var(c.envp, "PROXY_PEER_ADDR=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
         cr_assert(asprintf(&want, "PROXY_AUTHORITY=%s", authority) > 0);
-        expect_var(e.envp, want);
+        expect_var(c.envp, want);
         free(want);
         cr_assert(asprintf(&want, "PROXY_UNIQUE_ID=%s", unique_id) > 0);
-        expect_var(e.envp, want);
+        expect_var(c.envp, want);
         free(want);
-        cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX);
-        for (size_t i = e.n_fixed; e.envp[i]; i++)
-                cr_assert(e.envp[i] >= buf && e.envp[i] + strlen(e.envp[i]) < buf + sizeof(buf), "envp[%zu] overflows", i);
+        cr_assert_eq(count(c.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX);
+        for (size_t i = e.n_fixed; c.envp[i]; i++)
+                cr_assert(c.envp[i] >= c.text && c.envp[i] + strlen(c.envp[i]) < c.text + sizeof(c.text), "envp[%zu] overflows", i);
         handler_env_done(&e);
 }
 
@@ -351,13 +352,13 @@ Test(handler_env_connect_proxy, empty_fields_add_nothing)
         struct service s = {.name = "svc"};
         struct sockaddr_in remote = v4("192.0.2.10", 40000), local = v4("127.0.0.1", 1205);
         const struct handler_env_proxy proxy = {"127.0.0.1", "", NULL};
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_connect_proxy(&e, buf, (struct sockaddr *)&remote, (struct sockaddr *)&local, &proxy), 0);
-        expect_var(e.envp, "PROXY_PEER_ADDR=127.0.0.1");
-        cr_assert_eq(count(e.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + 1);
+        cr_assert_eq(handler_env_connect_proxy(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local, &proxy), 0);
+        expect_var(c.envp, "PROXY_PEER_ADDR=127.0.0.1");
+        cr_assert_eq(count(c.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + 1);
         handler_env_done(&e);
 }
 
@@ -365,26 +366,63 @@ Test(handler_env_listen, wait_handler_and_pool_worker)
 {
         struct service s = {.name = "pool"};
         char *environ_[] = {NULL};
-        char buf[HANDLER_ENV_CONN_SIZE];
+        struct handler_env_conn c;
         struct handler_env e;
         char *pid;
 
         cr_assert_eq(handler_env_init(&e, &s, environ_), 0);
         /* Plain wait mode: no SUPERD_WORKER. */
-        pid = handler_env_listen(&e, buf, "TCP", "pool");
-        cr_assert_eq(count(e.envp), 6);
-        expect_var(e.envp, "PROTO=TCP");
-        expect_var(e.envp, "LISTEN_FDS=1");
-        expect_var(e.envp, "LISTEN_FDNAMES=pool");
-        cr_assert_eq(find(e.envp, "SUPERD_WORKER"), -1);
+        pid = handler_env_listen(&e, &c, "TCP", "pool");
+        cr_assert_eq(count(c.envp), 6);
+        expect_var(c.envp, "PROTO=TCP");
+        expect_var(c.envp, "LISTEN_FDS=1");
+        expect_var(c.envp, "LISTEN_FDNAMES=pool");
+        cr_assert_eq(find(c.envp, "SUPERD_WORKER"), -1);
         cr_assert_eq(strlen(pid), HANDLER_ENV_PID_DIGITS);
         cr_assert_str_eq(pid - strlen("LISTEN_PID="), "LISTEN_PID=          ");
         /* Worker 1023 of a pool: one variable more, LISTEN_PID still last and where the pointer says. */
-        pid = handler_env_listen_worker(&e, buf, "UDP", "pool", 1023);
-        cr_assert_eq(count(e.envp), 7);
-        expect_var(e.envp, "PROTO=UDP");
-        expect_var(e.envp, "SUPERD_WORKER=1023");
+        pid = handler_env_listen_worker(&e, &c, "UDP", "pool", 1023);
+        cr_assert_eq(count(c.envp), 7);
+        expect_var(c.envp, "PROTO=UDP");
+        expect_var(c.envp, "SUPERD_WORKER=1023");
         cr_assert_str_eq(pid - strlen("LISTEN_PID="), "LISTEN_PID=          ");
-        cr_assert_eq(pid - strlen("LISTEN_PID="), e.envp[6]);
+        cr_assert_eq(pid - strlen("LISTEN_PID="), c.envp[6]);
+        handler_env_done(&e);
+}
+
+Test(handler_env_init, an_env_path_replaces_the_shared_default)
+{
+        /* config-check.c refuses PATH in `env`; env.c still keeps "later wins" for it, and frees it. */
+        char *env[] = {"PATH=/opt/bin", NULL};
+        struct service s = {.name = "x", .env = env}, d = {.name = "y"};
+        struct handler_env e, f;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_init(&f, &d, NULL), 0);
+        cr_assert_str_eq(e.envp[0], "PATH=/opt/bin");
+        cr_assert_str_eq(f.envp[0], "PATH=" HANDLER_PATH);
+        cr_assert_eq(count(e.envp), 2);
+        handler_env_done(&e);
+        cr_assert_str_eq(f.envp[0], "PATH=" HANDLER_PATH);
+        handler_env_done(&f);
+}
+
+Test(handler_env_connect, leaves_the_fixed_part_alone)
+{
+        char *env[] = {"K=V", NULL};
+        struct service s = {.name = "svc", .env = env};
+        struct sockaddr_in remote = v4("192.0.2.10", 40000), local = v4("127.0.0.1", 1205);
+        struct handler_env_conn c;
+        struct handler_env e;
+
+        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
+        cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
+        cr_assert_eq(e.n_fixed, 3);
+        cr_assert_null(e.envp[3]);
+        for (size_t i = 0; i < e.n_fixed; i++)
+                cr_assert_eq(c.envp[i], e.envp[i]);
+        handler_env_listen(&e, &c, "TCP", "svc");
+        cr_assert_null(e.envp[3]);
+        cr_assert_str_eq(c.envp[e.n_fixed], "PROTO=TCP");
         handler_env_done(&e);
 }
