@@ -48,16 +48,15 @@ enum stderr_mode {
  * and freed by service_free().
  */
 struct service {
+        /* Fields are ordered so that the struct has no holes: one is allocated per service. */
         char *name;
         char *file;          /* drop-in path as opened, for messages */
         unsigned line;       /* line where the section opens (its '{') */
 
+        int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
         struct listen_addr *listen;
         char **listen_text;  /* listen entries as written, same order */
         size_t n_listen;
-        int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
-        bool wait;           /* inetd wait: the listening socket goes to one handler at a time */
-        bool wait_set;       /* wait was given, not derived from socket-type (merging `defaults`) */
         /*
          * Worker pools (workers.h, DESIGN.md §2): 0 when `workers` is not
          * given (today's wait mode, as `workers = 1`), else 1..WORKERS_MAX,
@@ -66,10 +65,13 @@ struct service {
          */
         unsigned workers;
         bool workers_eager;  /* workers-start = eager: start all of them at start and reload */
+        bool wait;           /* inetd wait: the listening socket goes to one handler at a time */
+        bool wait_set;       /* wait was given, not derived from socket-type (merging `defaults`) */
         struct socket_options sockopt; /* applied to every listener of the service */
         char *socket_user, *socket_group; /* as written, NULL when not set */
 
         enum builtin builtin; /* BUILTIN_NONE for an exec'd handler */
+        enum stderr_mode stderr_mode;
         char **argv;         /* exec, NULL-terminated; argv[0] absolute; NULL for a builtin */
         char *user, *group;  /* as written (names or numbers) */
         uid_t uid;
@@ -79,41 +81,41 @@ struct service {
 
         char **env;          /* "K=V" entries from `env`, NULL-terminated */
         char **pass_env;     /* variable names from `pass-env`, NULL-terminated */
-        enum stderr_mode stderr_mode;
         bool log_connections;    /* a line at info per accepted connection and per handler exit (xinetd log_on_success) */
         bool disable;
+        bool max_rate_set;       /* max-rate was given, not defaulted (merging `defaults`) */
+        bool proxy_health_close; /* proxy-health = close: a v2 LOCAL connection (health check) is closed, no handler */
         unsigned max_instances;  /* running handlers of this service, 0 = no limit */
 
         /* Limits and access control (DESIGN.md §4, §7), checked before anything is spawned. */
         unsigned max_per_source; /* running handlers per remote address, 0 = no limit (xinetd per_source) */
         unsigned per_source_prefix6; /* IPv6 sources count per prefix of this many bits (128: per address) */
         unsigned max_rate;       /* accepted connections (wait = yes: handler starts) per second, 0 = no limit */
-        bool max_rate_set;       /* max-rate was given, not defaulted (merging `defaults`) */
         unsigned rate_pause;     /* seconds of not accepting after max-rate was exceeded */
+        unsigned timeout;        /* seconds a handler may run, 0 = no limit: SIGTERM, SIGKILL 5 s later */
         struct cidr *allow, *deny; /* empty allow: everyone; deny wins */
         size_t n_allow, n_deny;
-        unsigned timeout;        /* seconds a handler may run, 0 = no limit: SIGTERM, SIGKILL 5 s later */
 
         /*
          * PROXY protocol (HAProxy's proxy-protocol.txt) in front of a stream, wait = no service.
          * proxy_protocol holds the bits of proxy.h's enum proxy_version, written here as plain
          * numbers (1 = PROXY_V1, 2 = PROXY_V2) so that this header does not depend on proxy.h.
          * config-check.c: set only on a stream, wait = no service; proxy_from non-empty when
-         * the service has an IP listen address; the other three keep their defaults without it.
+         * the service has an IP listen address; the other three keep their defaults without it
+         * (proxy_health_close is with the other flags above).
          */
         unsigned proxy_protocol; /* set of PROXY_V1 (1) | PROXY_V2 (2) accepted; 0 = no header expected */
+        unsigned proxy_timeout;  /* seconds a connection may take to send its header; default 3 */
         struct cidr *proxy_from; /* balancers allowed to send a header; IP peers outside are refused */
         size_t n_proxy_from;
-        unsigned proxy_timeout;  /* seconds a connection may take to send its header; default 3 */
-        bool proxy_health_close; /* proxy-health = close: a v2 LOCAL connection (health check) is closed, no handler */
 
         /* Process settings applied in the child before exec; "inherit" keeps superd's own. */
         struct process_settings {
-                bool set_nice;
-                int nice;                /* -20..19 */
-                int umask;               /* -1: inherit */
                 char *working_directory; /* NULL: "/" */
                 long long rlimit_nofile, rlimit_as, rlimit_cpu, rlimit_nproc; /* -1: inherit; bytes for as, seconds for cpu */
+                int nice;                /* -20..19 */
+                int umask;               /* -1: inherit */
+                bool set_nice;
                 bool no_new_privileges;  /* PR_SET_NO_NEW_PRIVS */
         } process;
 };
