@@ -34,7 +34,7 @@ const char *pause_reason_name(enum pause_reason r);
 
 /*
  * One listening socket of a service: listen entry i of its service is
- * listeners[i]. Owned by its service_state (service.h), which frees it.
+ * listeners[i]. Owned by its service_state (service.h), whose allocation holds it.
  */
 struct listener {
         struct service_state *service; /* owner */

@@ -60,7 +60,6 @@ struct service_state *service_state_unref(struct service_state *st)
         limited_log_done(&st->exit_log);
         limited_log_done(&st->limit_log);
         source_table_free(&st->sources);
-        free(st->listeners);
         if (st->stderr_fd > STDERR_FILENO)
                 close(st->stderr_fd);
         handler_env_done(&st->env);
@@ -92,7 +91,7 @@ static bool same_creds(const struct service *conf)
 
 struct service_state *service_state_new(struct server *srv, struct service *conf)
 {
-        struct service_state *st = calloc(1, sizeof(*st));
+        struct service_state *st = calloc(1, sizeof(*st) + conf->n_listen * sizeof(st->listeners[0]));
 
         if (!st)
                 return NULL;
@@ -103,8 +102,7 @@ struct service_state *service_state_new(struct server *srv, struct service *conf
         st->refusal_log.summary = refusal_summary;
         st->exit_log.summary = exit_summary;
         st->limit_log.summary = limit_summary;
-        st->listeners = calloc(conf->n_listen ? conf->n_listen : 1, sizeof(*st->listeners));
-        if (!st->listeners || source_table_init(&st->sources) < 0 || handler_env_init(&st->env, conf, environ) < 0) {
+        if (source_table_init(&st->sources) < 0 || handler_env_init(&st->env, conf, environ) < 0) {
                 st->conf = NULL; /* the caller still owns conf */
                 service_state_unref(st);
                 return NULL;

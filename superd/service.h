@@ -10,12 +10,12 @@
 #include "config.h"
 #include "env.h"
 #include "limited-log.h"
+#include "listener.h"
 #include "ratelimit.h"
 #include "source.h"
 #include "status.h"
 
 struct server;
-struct listener;
 
 /* What superctl status and SIGUSR1 count. Kept across a reload while the service keeps its name. */
 struct service_counters {
@@ -36,25 +36,26 @@ struct service_counters {
  * service_state_unref() frees it.
  */
 struct service_state {
+        /* Fields are ordered so that the struct has no holes: one is allocated per service. */
         struct service *conf;         /* the configuration (owned) */
         struct server *server;        /* the server it belongs to */
         unsigned refs;
         unsigned running;             /* handlers and builtin connections */
         struct handler_env env;       /* environment of its handlers */
         int stderr_fd;                /* fd 2 for stderr = log: a journal stream, or superd's stderr */
-        bool set_creds;               /* handlers need other credentials than superd's own */
-        struct listener *listeners;   /* one per `listen` entry, same order (owned) */
-        size_t n_listeners;
+        unsigned proxy_waiting;       /* connections waiting for their PROXY header (proxy-wait.h) */
         struct service_counters count;
         struct source_table sources;  /* running handlers per remote address (max-per-source) */
         struct rate_limit rate;       /* max-rate */
-        bool rate_paused;
         sd_event_source *rate_timer;  /* ends a rate pause; lazily created */
         struct limited_log refusal_log; /* connections refused before any spawn */
         struct limited_log exit_log;  /* handlers that failed to start, exited non-zero, were killed or timed out */
         struct limited_log limit_log; /* max-instances reached */
+        bool set_creds;               /* handlers need other credentials than superd's own */
+        bool rate_paused;
         bool limit_reached;           /* max-instances: this episode was logged */
-        unsigned proxy_waiting;       /* connections waiting for their PROXY header (proxy-wait.h) */
+        size_t n_listeners;
+        struct listener listeners[];  /* one per `listen` entry, same order; in the same allocation */
 };
 
 /*
