@@ -6,17 +6,32 @@
 #include <stddef.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 /* Longest text addr_format() writes, with its NUL: "unix:@" and a 107-byte name. */
 #define ADDR_STRLEN 120
 
 /*
- * One address to listen on. `dual_stack` marks "*:PORT" / ":PORT": an IPv6
- * wildcard socket that also accepts IPv4 (IPV6_V6ONLY off), falling back to
- * 0.0.0.0 where the kernel has no IPv6.
+ * The socket address of a listen entry: room for the families addr_parse()
+ * yields and no more (a sockaddr_storage would take 128 bytes, and one is
+ * kept per `listen` entry). `ss_family` reads the family of any of them.
+ */
+union listen_sockaddr {
+        sa_family_t ss_family;
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        struct sockaddr_un un;
+};
+
+/*
+ * One address to listen on: `len` bytes of `sa` (AF_INET, AF_INET6 or
+ * AF_UNIX). `dual_stack` marks "*:PORT" / ":PORT": an IPv6 wildcard socket
+ * that also accepts IPv4 (IPV6_V6ONLY off), falling back to 0.0.0.0 where
+ * the kernel has no IPv6.
  */
 struct listen_addr {
-        struct sockaddr_storage sa;
+        union listen_sockaddr sa;
         socklen_t len;
         bool dual_stack;
 };
