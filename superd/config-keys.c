@@ -535,27 +535,61 @@ static long long number_get(const struct key *k, const struct service *s)
         return 0;
 }
 
+/*
+ * Make s->listen one block of n addresses copied from addrs, then the n + 1
+ * pointers of s->listen_text, then copies of the n texts (one allocation per
+ * service instead of 2 + n; service_free() frees the block). Returns 0 or -ENOMEM.
+ */
+_Static_assert(sizeof(struct listen_addr) % _Alignof(char *) == 0, "listen_text follows the addresses in one block");
+
+static int listen_set(struct service *s, size_t n, const struct listen_addr *const *addrs, const char *const *texts)
+{
+        size_t size = n * sizeof(*s->listen) + (n + 1) * sizeof(char *);
+        char *p;
+
+        for (size_t i = 0; i < n; i++)
+                size += strlen(texts[i]) + 1;
+        s->listen = malloc(size);
+        if (!s->listen)
+                return -ENOMEM;
+        s->listen_text = (char **)(s->listen + n);
+        p = (char *)(s->listen_text + n + 1);
+        for (size_t i = 0; i < n; i++) {
+                s->listen[i] = *addrs[i];
+                s->listen_text[i] = p;
+                p = stpcpy(p, texts[i]) + 1;
+        }
+        s->listen_text[n] = NULL;
+        s->n_listen = n;
+        return 0;
+}
+
 /* The listen entries of a section: every one kept (s->n_listen counts the bad ones too). Returns 0, 1 (bad), -ENOMEM.
  */
 static int listen_of(cfg_t *sec, unsigned n, struct service *s)
 {
-        int bad = 0;
+        const struct listen_addr **addrs = calloc(n, sizeof(*addrs));
+        const char **texts = calloc(n, sizeof(*texts));
+        unsigned m = 0;
+        int bad = 0, r = -ENOMEM;
 
-        s->listen = calloc(n, sizeof(*s->listen));
-        s->listen_text = calloc(n + 1, sizeof(*s->listen_text));
-        if (!s->listen || !s->listen_text)
-                return -ENOMEM;
-        for (unsigned i = 0; i < n; i++) {
-                const struct listen_entry *e = cfg_getnptr(sec, "listen", i);
-                if (!e) /* out of memory, reported where it was parsed */
-                        return 1;
-                if (!(s->listen_text[i] = strdup(e->text)))
-                        return -ENOMEM;
-                s->listen[i] = e->addr;
-                s->n_listen++;
+        if (!addrs || !texts)
+                goto out;
+        for (; m < n; m++) {
+                const struct listen_entry *e = cfg_getnptr(sec, "listen", m);
+                if (!e) { /* out of memory, reported where it was parsed */
+                        bad = 1;
+                        break;
+                }
+                addrs[m] = &e->addr;
+                texts[m] = e->text;
                 bad |= e->addr.len == 0;
         }
-        return bad;
+        r = listen_set(s, m, addrs, texts);
+out:
+        free(addrs);
+        free(texts);
+        return r < 0 ? r : bad;
 }
 
 /* Key k from section sec, which gives it n times. Returns 0, 1 (a value was bad), -ENOMEM. */
@@ -635,13 +669,18 @@ static int key_from_template(const struct key *k, const struct service *tmpl, st
         case KEY_LISTEN:
                 if (tmpl->n_listen == 0)
                         return 0;
-                s->listen = malloc(tmpl->n_listen * sizeof(*s->listen));
-                s->listen_text = strv_copy(tmpl->listen_text);
-                if (!s->listen || !s->listen_text)
-                        return -ENOMEM;
-                memcpy(s->listen, tmpl->listen, tmpl->n_listen * sizeof(*s->listen));
-                s->n_listen = tmpl->n_listen;
-                return 0;
+        {
+                const struct listen_addr **addrs = calloc(tmpl->n_listen, sizeof(*addrs));
+                int r = -ENOMEM;
+
+                if (addrs) {
+                        for (size_t i = 0; i < tmpl->n_listen; i++)
+                                addrs[i] = &tmpl->listen[i];
+                        r = listen_set(s, tmpl->n_listen, addrs, (const char *const *)tmpl->listen_text);
+                }
+                free(addrs);
+                return r;
+        }
         }
         return 0;
 }

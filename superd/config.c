@@ -44,8 +44,7 @@ struct service *service_free(struct service *s)
                 return NULL;
         free(s->name);
         free(s->file);
-        free(s->listen);
-        strv_free(s->listen_text);
+        free(s->listen); /* and listen_text, in the same block */
         strv_free(s->argv);
         free(s->socket_user);
         free(s->socket_group);

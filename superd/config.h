@@ -54,8 +54,8 @@ struct service {
         unsigned line;       /* line where the section opens (its '{') */
 
         int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
-        struct listen_addr *listen;
-        char **listen_text;  /* listen entries as written, same order */
+        struct listen_addr *listen; /* one block with listen_text and its strings (config-keys.c) */
+        char **listen_text;  /* listen entries as written, same order, NULL-terminated; inside the listen block */
         size_t n_listen;
         /*
          * Worker pools (workers.h, DESIGN.md §2): 0 when `workers` is not

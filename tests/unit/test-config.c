@@ -1877,3 +1877,19 @@ Test(config, workers_print_parse_back)
         free(out1);
         free(out2);
 }
+
+/* A `listen` from `defaults` is copied with its text into the service's own block (config-keys.c listen_set()). */
+Test(config, listen_from_defaults_keeps_addresses_and_text)
+{
+        write_main("defaults {\n    listen = { \"127.0.0.1:1207\", \"unix:/tmp/superd-unit-defaults.sock\" }\n}\n");
+        dropin("a.conf", "service fromdefaults {\n    exec = { \"" EXEC "\" }\n}\n");
+        load_ok();
+
+        const struct service *s = service_named("fromdefaults");
+        cr_assert_eq(s->n_listen, 2);
+        cr_assert_eq(s->listen[0].sa.ss_family, AF_INET);
+        cr_assert_eq(s->listen[1].sa.ss_family, AF_UNIX);
+        cr_assert_str_eq(s->listen_text[0], "127.0.0.1:1207");
+        cr_assert_str_eq(s->listen_text[1], "unix:/tmp/superd-unit-defaults.sock");
+        cr_assert_null(s->listen_text[2]);
+}
