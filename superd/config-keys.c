@@ -612,11 +612,18 @@ static int key_from_section(const struct key *k, cfg_t *sec, unsigned n, struct 
         case KEY_TEXT:
                 *(char **)p = strdup(cfg_getstr(sec, k->name));
                 return *(char **)p ? 0 : -ENOMEM;
-        case KEY_TEXTS:
+        case KEY_TEXTS: {
+                /* Gathered, then packed: one allocation per list (strv_pack()), freed with free(). */
+                char **list = NULL;
                 for (unsigned i = 0; i < n; i++)
-                        if (strv_push((char ***)p, cfg_getnstr(sec, k->name, i)) < 0)
+                        if (strv_push(&list, cfg_getnstr(sec, k->name, i)) < 0) {
+                                strv_free(list);
                                 return -ENOMEM;
-                return 0;
+                        }
+                *(char ***)p = strv_pack(list);
+                strv_free(list);
+                return *(char ***)p ? 0 : -ENOMEM;
+        }
         case KEY_CIDRS: {
                 struct cidr *c = calloc(n, sizeof(*c));
                 size_t *count = field_of(s, k->count_offset);
@@ -654,7 +661,7 @@ static int key_from_template(const struct key *k, const struct service *tmpl, st
                         return -ENOMEM;
                 return 0;
         case KEY_TEXTS:
-                if (*(char **const *)t && !(*(char ***)p = strv_copy(*(char **const *)t)))
+                if (*(char **const *)t && !(*(char ***)p = strv_pack(*(char **const *)t)))
                         return -ENOMEM;
                 return 0;
         case KEY_CIDRS: {
@@ -705,8 +712,10 @@ int keys_apply(cfg_t *sec, const struct service *tmpl, struct service *s)
         /* What follows from the keys together, for what neither the section nor `defaults` gave. */
         if (cfg_size(sec, "exec") && !cfg_size(sec, "builtin"))
                 s->builtin = BUILTIN_NONE; /* a section's own exec replaces a builtin of `defaults` */
-        if (s->builtin)
-                s->argv = strv_free(s->argv); /* and its own builtin an exec */
+        if (s->builtin) {
+                free(s->argv); /* and its own builtin an exec (packed: strv_pack()) */
+                s->argv = NULL;
+        }
         if (!s->socket_type)
                 s->socket_type = SOCK_STREAM;
         if (!s->wait_set)

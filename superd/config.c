@@ -45,14 +45,14 @@ struct service *service_free(struct service *s)
         free(s->name);
         free(s->file);
         free(s->listen); /* and listen_text, in the same block */
-        strv_free(s->argv);
+        free(s->argv); /* argv, env, pass_env: one block each (strv_pack()) */
         free(s->socket_user);
         free(s->socket_group);
         free(s->user);
         free(s->group);
         free(s->groups);
-        strv_free(s->env);
-        strv_free(s->pass_env);
+        free(s->env);
+        free(s->pass_env);
         free(s->allow);
         free(s->deny);
         free(s->proxy_from);

@@ -72,15 +72,15 @@ struct service {
 
         enum builtin builtin; /* BUILTIN_NONE for an exec'd handler */
         enum stderr_mode stderr_mode;
-        char **argv;         /* exec, NULL-terminated; argv[0] absolute; NULL for a builtin */
+        char **argv;         /* exec, NULL-terminated; argv[0] absolute; NULL for a builtin; one block (strv_pack()) */
         char *user, *group;  /* as written (names or numbers) */
         uid_t uid;
         gid_t gid;
         gid_t *groups;       /* supplementary groups of `user` (initgroups semantics) */
         size_t n_groups;
 
-        char **env;          /* "K=V" entries from `env`, NULL-terminated */
-        char **pass_env;     /* variable names from `pass-env`, NULL-terminated */
+        char **env;          /* "K=V" entries from `env`, NULL-terminated; one block (strv_pack()) */
+        char **pass_env;     /* variable names from `pass-env`, NULL-terminated; one block (strv_pack()) */
         bool log_connections;    /* a line at info per accepted connection and per handler exit (xinetd log_on_success) */
         bool disable;
         bool max_rate_set;       /* max-rate was given, not defaulted (merging `defaults`) */

@@ -31,6 +31,27 @@ char **strv_copy(char *const *v)
         return c;
 }
 
+char **strv_pack(char *const *v)
+{
+        size_t n = strv_length(v), size = (n + 1) * sizeof(char *);
+        char **c, *p;
+
+        if (!v)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                size += strlen(v[i]) + 1;
+        c = malloc(size);
+        if (!c)
+                return NULL;
+        p = (char *)(c + n + 1);
+        for (size_t i = 0; i < n; i++) {
+                c[i] = p;
+                p = stpcpy(p, v[i]) + 1;
+        }
+        c[n] = NULL;
+        return c;
+}
+
 int strv_push(char ***v, const char *s)
 {
         size_t n = strv_length(*v);

@@ -68,3 +68,21 @@ Test(strv, free_null)
 {
         cr_assert_null(strv_free(NULL));
 }
+
+Test(strv, pack_is_one_block_with_the_same_entries)
+{
+        char *v[] = {"/bin/echo", "", "a b", NULL};
+        char **p = strv_pack(v);
+
+        cr_assert_not_null(p);
+        cr_assert_eq(strv_length(p), 3);
+        for (size_t i = 0; i < 3; i++) {
+                cr_assert_str_eq(p[i], v[i]);
+                /* The strings follow the pointers, in order, inside the one allocation. */
+                cr_assert(p[i] >= (char *)(p + 4));
+        }
+        cr_assert_null(p[3]);
+        cr_assert_eq(p[1], p[0] + strlen(v[0]) + 1);
+        free(p); /* one free(3) releases it all */
+        cr_assert_null(strv_pack(NULL));
+}
