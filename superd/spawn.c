@@ -85,8 +85,7 @@ static long sys6(long nr, long a, long b, long c, long d, long e, long f)
 /* At most this much of it for the environment: the rest is the child's stack. */
 #define SPAWN_ENV_BYTES (SPAWN_STACK_SIZE / 2)
 
-_Static_assert((3 + SERVICE_ENV_MAX + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX + 1) * sizeof(char *) + HANDLER_ENV_CONN_SIZE + 16 <=
-                   SPAWN_ENV_BYTES,
+_Static_assert(HANDLER_ENVP_MAX * sizeof(char *) + HANDLER_ENV_CONN_SIZE + 16 <= SPAWN_ENV_BYTES,
                "the largest environment a service may have must fit a spawn slot");
 
 struct spawn_slot {
