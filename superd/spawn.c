@@ -238,10 +238,13 @@ static uint64_t now_nsec(void)
  * own set-up are long done. (In ../shared/bench/compare runs, 300 µs kept
  * the nolibc handler's throughput where 150 µs cost it ~10 %, and a
  * bound on the number of children between clone and execve cost it ~10 %
- * more.) 100 ms: stopped, or stuck in a hung chdir.
+ * more.) 20 ms: stopped, or slow for another reason than the CPU (a chdir
+ * or a program on a slow file system); longer than any CPU wait the gate
+ * helps with (the slowest 1 % waited 6–8 ms with it), and short enough
+ * that such a child holds up other services' starts little.
  */
 #define SPAWN_GATE_LATE_NSEC 300000ULL
-#define SPAWN_GATE_STUCK_NSEC 100000000ULL
+#define SPAWN_GATE_STUCK_NSEC 20000000ULL
 
 /*
  * The start gate (see spawn_handler()): wait while a child has been between

@@ -69,8 +69,10 @@ struct spawn_plan {
  * virtual runtime) then lets the older ones wait up to ~100 ms. Waiting
  * here instead leaves the connections in the listen backlog, in order, and
  * gives the CPU to the children. A child that has been between clone and
- * execve for 100 ms (stopped, a hung chdir) stops counting, so it costs at
- * most one wait that long.
+ * execve for 20 ms stops counting, so it costs at most one wait that long:
+ * one stopped, or slow to exec for another reason (a chdir or a program on
+ * a slow file system), holds up other starts that much, as a vfork server
+ * would be held up by every start.
  *
  * Built with -Dspawn=vfork (SPAWN_VFORK=1), it waits for each execve on
  * every architecture: slower (superd accepts nothing while a child sets
