@@ -215,15 +215,6 @@ static struct spawn_slot *free_slot(void)
         return NULL;
 }
 
-void spawn_wait_all(void)
-{
-        for (size_t i = 0; i < SPAWN_SLOTS; i++) {
-                pid_t busy;
-                while ((busy = __atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE)))
-                        syscall(SYS_futex, &slots[i].busy, FUTEX_WAIT, busy, NULL, NULL, 0);
-        }
-}
-
 static uint64_t now_nsec(void)
 {
         struct timespec ts;
@@ -288,6 +279,25 @@ static void gate_wait(void)
                                     w[oldest].val, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
                 if (r < 0 && errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR)
                         return; /* never spin on an error: start without waiting */
+        }
+}
+
+void spawn_wait_all(void)
+{
+        const struct timespec bound = { .tv_sec = (time_t)(SPAWN_GATE_STUCK_NSEC / 1000000000ULL),
+                                        .tv_nsec = (long)(SPAWN_GATE_STUCK_NSEC % 1000000000ULL) };
+
+        for (size_t i = 0; i < SPAWN_SLOTS; i++) {
+                pid_t busy;
+                bool killed = false;
+
+                /* The word holds the pid until exec or exit: the child is not reaped yet, its pid not reused. */
+                while ((busy = __atomic_load_n(&slots[i].busy, __ATOMIC_ACQUIRE)))
+                        if (syscall(SYS_futex, &slots[i].busy, FUTEX_WAIT, busy, killed ? NULL : &bound, NULL, 0) < 0 &&
+                            errno == ETIMEDOUT) {
+                                (void)kill(busy, SIGKILL);
+                                killed = true;
+                        }
         }
 }
 

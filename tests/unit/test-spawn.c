@@ -413,6 +413,46 @@ Test(gate, one_late_child_holds_it_until_its_exec, .timeout = 10)
         assert_gate_waits_for_exec(late);
 }
 
+/* A process that plays a child stopped before its exec: the kernel would clear the word at its death. */
+struct stopped_child {
+        pid_t pid;
+        siginfo_t si;
+};
+
+static void *reap_then_clear(void *arg)
+{
+        struct stopped_child *c = arg;
+
+        (void)waitid(P_PID, (id_t)c->pid, &c->si, WEXITED);
+        __atomic_store_n(&slots[0].busy, 0, __ATOMIC_RELEASE);
+        syscall(SYS_futex, &slots[0].busy, FUTEX_WAKE, 1, NULL, NULL, 0);
+        return NULL;
+}
+
+/* spawn_wait_all() must not hang on a stopped child (a reload would), nor leave it to run on in freed memory. */
+Test(spawn_wait_all, kills_a_child_stopped_before_exec, .timeout = 10)
+{
+        struct stopped_child c = { 0 };
+        pthread_t t;
+
+        c.pid = fork();
+        cr_assert_geq(c.pid, 0);
+        if (c.pid == 0) {
+                /* Should the test fail, this process must neither outlive it nor hold its output open. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close_range(0, ~0U, 0);
+                raise(SIGSTOP);
+                _exit(0);
+        }
+        fake_starting(0, now_nsec());
+        slots[0].busy = c.pid;
+        cr_assert_eq(pthread_create(&t, NULL, reap_then_clear, &c), 0);
+        spawn_wait_all();
+        pthread_join(t, NULL);
+        cr_assert_eq(c.si.si_code, CLD_KILLED);
+        cr_assert_eq(c.si.si_status, SIGKILL);
+}
+
 /* Children stopped before their exec do not count: if they did, gate_wait() would never return. */
 Test(gate, stuck_children_do_not_hold_it, .timeout = 10)
 {
