@@ -282,10 +282,16 @@ static void gate_wait(void)
         }
 }
 
+/*
+ * How long spawn_wait_all() waits for a child's exec before it kills the
+ * child: far beyond any wait for a CPU (a starting child under heavy load
+ * must not lose its connection to a reload), short for a reload.
+ */
+#define SPAWN_WAIT_ALL_KILL_SEC 1
+
 void spawn_wait_all(void)
 {
-        const struct timespec bound = { .tv_sec = (time_t)(SPAWN_GATE_STUCK_NSEC / 1000000000ULL),
-                                        .tv_nsec = (long)(SPAWN_GATE_STUCK_NSEC % 1000000000ULL) };
+        const struct timespec bound = { .tv_sec = SPAWN_WAIT_ALL_KILL_SEC };
 
         for (size_t i = 0; i < SPAWN_SLOTS; i++) {
                 pid_t busy;

@@ -104,8 +104,8 @@ bool spawn_failed(pid_t pid, int *ret_errno, const char **ret_step);
  * Wait (on the futexes, no polling) until every child started has called
  * execve or exited, so that nothing a spawn_plan pointed to is in use any
  * more. Returns at once when none is under way. A child still before its
- * execve after 20 ms (stopped, which its user can do once it has dropped
- * to that user's uid, or slow in a chdir) gets SIGKILL and is waited for:
+ * execve after 1 s (stopped, which its user can do once it has dropped
+ * to that user's uid, or hung in a chdir) gets SIGKILL and is waited for:
  * it must not run on in memory about to be freed, and a reload must not
  * hang on it. It is reaped as any handler, killed by SIGKILL.
  */
