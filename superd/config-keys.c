@@ -544,22 +544,14 @@ _Static_assert(sizeof(struct listen_addr) % _Alignof(char *) == 0, "listen_text 
 
 static int listen_set(struct service *s, size_t n, const struct listen_addr *const *addrs, const char *const *texts)
 {
-        size_t size = n * sizeof(*s->listen) + (n + 1) * sizeof(char *);
-        char *p;
+        char *const *v = (char *const *)texts; /* strv_pack_at() only reads them */
 
-        for (size_t i = 0; i < n; i++)
-                size += strlen(texts[i]) + 1;
-        s->listen = malloc(size);
+        s->listen = malloc(n * sizeof(*s->listen) + strv_packed_size(v, n));
         if (!s->listen)
                 return -ENOMEM;
-        s->listen_text = (char **)(s->listen + n);
-        p = (char *)(s->listen_text + n + 1);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
                 s->listen[i] = *addrs[i];
-                s->listen_text[i] = p;
-                p = stpcpy(p, texts[i]) + 1;
-        }
-        s->listen_text[n] = NULL;
+        s->listen_text = strv_pack_at(s->listen + n, v, n);
         s->n_listen = n;
         return 0;
 }

@@ -51,8 +51,8 @@ static void free_entries(char **v, size_t n)
 int handler_env_init(struct handler_env *e, const struct service *s, char *const *environ)
 {
         size_t n_vars = strv_length(s->env) + strv_length(s->pass_env);
-        size_t n = 0, size;
-        char **v, *p;
+        size_t n = 0, shared;
+        char **v;
         int r = -ENOMEM;
 
         e->envp = NULL;
@@ -76,23 +76,14 @@ int handler_env_init(struct handler_env *e, const struct service *s, char *const
                 if (val && put(&v, &n, s->pass_env[i], strlen(s->pass_env[i]), val) < 0)
                         goto out;
         }
-        size = (n + 1) * sizeof(char *);
-        for (size_t i = 0; i < n; i++)
-                if (v[i] != path_entry)
-                        size += strlen(v[i]) + 1;
-        e->envp = malloc(size);
+        /* The default PATH stays first unless `env` replaced it: point to it, pack the rest behind. */
+        shared = v[0] == path_entry;
+        e->envp = malloc(shared * sizeof(char *) + strv_packed_size(v + shared, n - shared));
         if (!e->envp)
                 goto out;
-        p = (char *)(e->envp + n + 1);
-        for (size_t i = 0; i < n; i++) {
-                if (v[i] == path_entry) {
-                        e->envp[i] = path_entry;
-                        continue;
-                }
-                e->envp[i] = p;
-                p = stpcpy(p, v[i]) + 1;
-        }
-        e->envp[n] = NULL;
+        if (shared)
+                e->envp[0] = path_entry;
+        strv_pack_at(e->envp + shared, v + shared, n - shared);
         e->n_fixed = n;
         r = 0;
 out:

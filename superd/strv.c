@@ -31,25 +31,36 @@ char **strv_copy(char *const *v)
         return c;
 }
 
-char **strv_pack(char *const *v)
+size_t strv_packed_size(char *const *v, size_t n)
 {
-        size_t n = strv_length(v), size = (n + 1) * sizeof(char *);
-        char **c, *p;
+        size_t size = (n + 1) * sizeof(char *);
 
-        if (!v)
-                return NULL;
         for (size_t i = 0; i < n; i++)
                 size += strlen(v[i]) + 1;
-        c = malloc(size);
-        if (!c)
-                return NULL;
-        p = (char *)(c + n + 1);
+        return size;
+}
+
+char **strv_pack_at(void *buf, char *const *v, size_t n)
+{
+        char **c = buf, *p = (char *)(c + n + 1);
+
         for (size_t i = 0; i < n; i++) {
                 c[i] = p;
                 p = stpcpy(p, v[i]) + 1;
         }
         c[n] = NULL;
         return c;
+}
+
+char **strv_pack(char *const *v)
+{
+        size_t n = strv_length(v);
+        void *buf;
+
+        if (!v)
+                return NULL;
+        buf = malloc(strv_packed_size(v, n));
+        return buf ? strv_pack_at(buf, v, n) : NULL;
 }
 
 int strv_push(char ***v, const char *s)

@@ -17,6 +17,17 @@ char **strv_copy(char *const *v);
  */
 char **strv_pack(char *const *v);
 
+/* Bytes strv_pack_at() writes for the first n strings of v: n + 1 pointers, then the strings with their NULs. */
+size_t strv_packed_size(char *const *v, size_t n);
+
+/*
+ * Lay the first n strings of v out at buf (strv_packed_size(v, n) bytes,
+ * aligned for a pointer): the n pointers, a NULL, then copies of the
+ * strings. Returns buf as the vector; for callers that pack a vector into
+ * a larger allocation of their own (strv_pack() is the plain case).
+ */
+char **strv_pack_at(void *buf, char *const *v, size_t n);
+
 /* Append a copy of s, growing the vector. Returns 0 or -ENOMEM (v unchanged). */
 int strv_push(char ***v, const char *s);
 
