@@ -549,6 +549,17 @@ char *h_log(void)
         return s;
 }
 
+int h_log_count(const char *needle)
+{
+        char *log = h_log();
+        int n = 0;
+
+        for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        free(log);
+        return n;
+}
+
 char *h_log_tail(int lines)
 {
         char *log = h_log(), *tail;

@@ -155,6 +155,9 @@ const char *h_status_str(int status);
 /* The whole of DIR/superd.log, malloc'd and NUL-terminated ("" if missing). */
 char *h_log(void);
 
+/* Occurrences of NEEDLE in DIR/superd.log, not overlapping. */
+int h_log_count(const char *needle);
+
 /* The last LINES lines of DIR/superd.log, malloc'd ("" if missing). */
 char *h_log_tail(int lines);
 

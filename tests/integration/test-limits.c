@@ -133,18 +133,6 @@ static int count_lines(const char *rel)
         return n;
 }
 
-/* Lines of superd.log that contain NEEDLE. */
-static int log_count(const char *needle)
-{
-        char *log = h_log();
-        int n = 0;
-
-        for (char *p = log; (p = strstr(p, needle)); p++)
-                n++;
-        free(log);
-        return n;
-}
-
 /* Send one datagram to 127.0.0.1:PORT. */
 static void send_datagram(uint16_t port)
 {
@@ -205,7 +193,7 @@ Test(limits, wait_service_restart_loop_is_limited_without_configuration)
         h_assert(dgram >= 1 && dgram <= 11, "the dgram wait handler started %d times in 2.5 s, expected 1..11", dgram);
         h_assert(stream >= 1 && stream <= 11, "the stream wait handler started %d times in 2.5 s, expected 1..11",
                  stream);
-        h_assert(log_count("more than 10 handler starts in a second: not starting another for 10 s") == 2,
+        h_assert(h_log_count("more than 10 handler starts in a second: not starting another for 10 s") == 2,
                  "expected one pause line per service");
         h_assert(h_alive(H.pid), "superd died");
 }
@@ -217,7 +205,7 @@ Test(limits, max_rate_counts_wait_service_starts)
         run_restarting_wait_services("max-rate = 3/s\n    rate-pause = 30", 1500, &dgram, &stream);
         h_assert(dgram >= 1 && dgram <= 4, "max-rate 3/s: the dgram wait handler started %d times", dgram);
         h_assert(stream >= 1 && stream <= 4, "max-rate 3/s: the stream wait handler started %d times", stream);
-        h_assert(log_count("more than 3 handler starts in a second: not starting another for 30 s") == 2,
+        h_assert(h_log_count("more than 3 handler starts in a second: not starting another for 30 s") == 2,
                  "expected one pause line per service");
 }
 
@@ -272,9 +260,9 @@ Test(limits, exit_and_refusal_floods_give_one_line_then_a_summary, .timeout = 90
         h_assert(h_wait_no_children(H.pid, H_REAP_MS * 5) == 0, "handlers left running");
         h_assert(h_wait_log("refused 127.0.0.1", 1, 5000), "the first refusal is not logged");
         /* Within the 10 s window: exactly one line each, however many there were. */
-        h_assert(log_count("exitcode 3") == 1, "%d exit lines for %d handlers that exited 3, expected 1",
-                 log_count("exitcode 3"), n);
-        h_assert(log_count("refused 127.0.0.1") == 1, "%d refusal lines, expected 1", log_count("refused 127.0.0.1"));
+        h_assert(h_log_count("exitcode 3") == 1, "%d exit lines for %d handlers that exited 3, expected 1",
+                 h_log_count("exitcode 3"), n);
+        h_assert(h_log_count("refused 127.0.0.1") == 1, "%d refusal lines, expected 1", h_log_count("refused 127.0.0.1"));
 
         /* No further event: the summaries come by themselves at the end of the window. */
         deadline = h_now_ms() + 15000;
@@ -285,7 +273,7 @@ Test(limits, exit_and_refusal_floods_give_one_line_then_a_summary, .timeout = 90
                  summary_count("more handler(s) failed"), n - 1);
         h_assert(summary_count("more refused in the last 10 s (totals") == n - 1, "refusal summary: %lld more, expected %d",
                  summary_count("more refused in the last 10 s (totals"), n - 1);
-        h_assert(log_count("exitcode 3") == 1 && log_count("refused 127.0.0.1") == 1, "more lines after the summary");
+        h_assert(h_log_count("exitcode 3") == 1 && h_log_count("refused 127.0.0.1") == 1, "more lines after the summary");
 }
 
 Test(limits, max_instances_reached_is_logged_once)
@@ -316,6 +304,6 @@ Test(limits, max_instances_reached_is_logged_once)
         close(fd[1]);
         expect_echo_on(fd[2], "c\n");
         close(fd[2]);
-        h_assert(log_count("max-instances (1) reached") == 1, "%d max-instances lines, expected 1",
-                 log_count("max-instances (1) reached"));
+        h_assert(h_log_count("max-instances (1) reached") == 1, "%d max-instances lines, expected 1",
+                 h_log_count("max-instances (1) reached"));
 }

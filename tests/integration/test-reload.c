@@ -61,21 +61,10 @@ static void remove_dropin(const char *file)
         free(path);
 }
 
-/* Occurrences of NEEDLE in superd.log. */
-static int log_count(const char *needle)
-{
-        char *log = h_log();
-        int n = 0;
-
-        for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
-                n++;
-        free(log);
-        return n;
-}
 
 static bool log_has(const char *needle)
 {
-        return log_count(needle) > 0;
+        return h_log_count(needle) > 0;
 }
 
 /*
@@ -85,7 +74,7 @@ static bool log_has(const char *needle)
 static void reload(int expect)
 {
         static const char ok_mark[] = "superd: reloaded: ", failed_mark[] = "superd: reload failed";
-        int ok0 = log_count(ok_mark), failed0 = log_count(failed_mark), ok = ok0, failed = failed0;
+        int ok0 = h_log_count(ok_mark), failed0 = h_log_count(failed_mark), ok = ok0, failed = failed0;
         int64_t deadline = h_now_ms() + RELOAD_MS;
         int status;
 
@@ -94,8 +83,8 @@ static void reload(int expect)
                 status = h_wait_exit(0);
                 h_assert(status == -1, "superd exited on SIGHUP: %s", h_status_str(status));
                 usleep(5000);
-                ok = log_count(ok_mark);
-                failed = log_count(failed_mark);
+                ok = h_log_count(ok_mark);
+                failed = h_log_count(failed_mark);
         }
         h_assert(ok > ok0 || failed > failed0, "no \"reloaded\" or \"reload failed\" in the log %d ms after SIGHUP",
                  RELOAD_MS);
@@ -107,7 +96,7 @@ static void reload(int expect)
         if (expect >= 0) {
                 char *want = h_format("superd: reloaded: %d service(s)\n", expect);
 
-                h_assert(log_count(want) > 0, "no \"%.*s\" in the log after the reload", (int)strlen(want) - 1, want);
+                h_assert(h_log_count(want) > 0, "no \"%.*s\" in the log after the reload", (int)strlen(want) - 1, want);
                 free(want);
         }
         status = h_wait_exit(0);
@@ -336,8 +325,8 @@ Test(reload, no_refused_connection_during_reloads)
         failed = atomic_load(&c.failed);
         h_assert(failed == 0, "%d of %d connections to %u failed during %d reloads; first: %s", failed, made, p1,
                  N_RELOADS, c.first_failure);
-        h_assert(log_count("superd: reloaded: ") == N_RELOADS, "%d reloads logged, expected %d",
-                 log_count("superd: reloaded: "), N_RELOADS);
+        h_assert(h_log_count("superd: reloaded: ") == N_RELOADS, "%d reloads logged, expected %d",
+                 h_log_count("superd: reloaded: "), N_RELOADS);
         h_assert(made >= N_RELOADS * CONNS_PER_GAP, "only %d connections made during %d reloads", made, N_RELOADS);
         expect_echo(p1, "after the reloads\n");
         stop_clean();

@@ -77,19 +77,6 @@ static void upgrade_ok(void)
         free(out);
 }
 
-static int log_count(const char *needle)
-{
-        char *log = h_log();
-        int n = 0;
-
-        for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
-                n++;
-        free(log);
-        return n;
-}
-
-
-
 static void expect_echo(uint16_t port, const char *line)
 {
         char *out;
@@ -240,8 +227,8 @@ Test(upgrade, twenty_upgrades_refuse_and_lose_nothing)
                  total_made(c, 4), N_UPGRADES, first_failure(c, 4));
         h_assert(total_made(c, 4) >= N_UPGRADES * CONNS_PER_GAP, "only %d requests during %d upgrades",
                  total_made(c, 4), N_UPGRADES);
-        h_assert(log_count("superd: upgraded: ") == N_UPGRADES, "%d upgrades logged, expected %d",
-                 log_count("superd: upgraded: "), N_UPGRADES);
+        h_assert(h_log_count("superd: upgraded: ") == N_UPGRADES, "%d upgrades logged, expected %d",
+                 h_log_count("superd: upgraded: "), N_UPGRADES);
         h_assert(H.pid == pid && h_alive(pid), "superd's pid changed");
         h_assert(h_listen_inode(AF_INET, p1) == inode && h_holds_socket(pid, inode),
                  "the listener on %u is not the same socket after the upgrades (inode %lu, now %lu)", p1, inode,
@@ -563,7 +550,7 @@ Test(upgrade, fd_store_restart_refuses_nothing)
                          "client %d: %d requests refused or unanswered across the "
                          "restart (of %d); first failure: %s",
                          i, atomic_load(&c[i].refused), atomic_load(&c[i].made), c[i].first_failure);
-        h_assert(log_count("adopted the passed socket") == 2, "the second superd did not adopt both stored sockets");
+        h_assert(h_log_count("adopted the passed socket") == 2, "the second superd did not adopt both stored sockets");
         expect_echo(p1, "after\n");
         for (int i = 0; i < n; i++)
                 close(store[i].fd);
