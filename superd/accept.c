@@ -311,18 +311,20 @@ static void pause_at_service_limit(struct listener *l)
         listener_pause(l, PAUSE_SERVICE_LIMIT);
 }
 
-int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+void accept_on_ready(struct listener *l)
 {
-        struct listener *l = userdata;
         struct service_state *st = l->service;
         struct server *srv = st->server;
         const struct service *conf = st->conf;
+        const int fd = l->fd;
 
-        if (l->workers) /* workers = N: a pool serves this socket (workers.h) */
-                return workers_on_ready(l);
+        if (l->workers) { /* workers = N: a pool serves this socket (workers.h) */
+                workers_on_ready(l);
+                return;
+        }
         if (conf->builtin && conf->socket_type == SOCK_DGRAM) {
                 builtin_dgram_serve(conf->builtin, fd, srv->builtin_ports, srv->n_builtin_ports);
-                return 0;
+                return;
         }
         for (int i = 0; i < ACCEPT_BATCH && !l->paused; i++) {
                 struct sockaddr_in6 remote;
@@ -331,15 +333,15 @@ int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
 
                 if (service_at_limit(st)) {
                         pause_at_service_limit(l);
-                        return 0;
+                        return;
                 }
                 if (!conf->builtin && server_at_global_limit(srv)) {
                         server_pause_global(srv, l);
-                        return 0;
+                        return;
                 }
                 if (conf->wait) {
                         handle_wait(l);
-                        return 0;
+                        return;
                 }
                 /* Blocking socket for a handler (inetd semantics); builtins need it non-blocking. */
                 c = accept4(fd, (struct sockaddr *)&remote, &len, SOCK_CLOEXEC | (conf->builtin ? SOCK_NONBLOCK : 0));
@@ -347,7 +349,7 @@ int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
                         switch (errno) {
                         case EAGAIN:
                                 listener_back_off_reset(l);
-                                return 0;
+                                return;
                         case EINTR:
                         case ECONNABORTED:
                         case EPROTO:
@@ -356,15 +358,14 @@ int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
                         default:
                                 /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse: never spin on it. */
                                 listener_back_off(l, strerror(errno));
-                                return 0;
+                                return;
                         }
                 }
                 r = handle_connection(l, c, &remote);
                 if (r == -EAGAIN || r == -ENOMEM) {
                         /* No process could be created: stop accepting for a while. */
                         listener_back_off(l, strerror(-r));
-                        return 0;
+                        return;
                 }
         }
-        return 0;
 }

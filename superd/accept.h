@@ -6,20 +6,20 @@
 
 #include <systemd/sd-event.h>
 
+struct listener;
+
 /*
- * The io callback of every listener (userdata: the struct listener).
- * Stream, wait = no: accept up to ACCEPT_BATCH connections (one busy port
+ * Listener l is readable (the listener set, listener.h, picked it). Stream, wait = no: accept up to ACCEPT_BATCH connections (one busy port
  * cannot starve the others), each checked by admission_check() and served
  * by a handler (spawn.h) or a builtin. wait = yes: hand the listening socket
  * itself to one handler and pause the listener until it exits; with a
  * worker pool (workers.h), workers_on_ready() decides instead. Dgram
  * builtins: answer the queued datagrams. Limits reached pause the listener
  * (listener.h); a connection that fails is closed and logged, never the
- * daemon. Returns 0.
+ * daemon.
  */
-int accept_on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+void accept_on_ready(struct listener *l);
 
-struct listener;
 struct sockaddr_in6;
 struct handler_env_proxy;
 

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "accept.h"
@@ -48,11 +49,61 @@ static const char *listen_text(const struct listener *l)
         return l->service->conf->listen_text[listener_index(l)];
 }
 
-/* The one place that turns the io source on or off: on exactly when no reason is left. */
+static int on_listener_set(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct epoll_event ev;
+
+        /* One listener per dispatch, like sd-event's own: its accept batch may pause others. */
+        if (epoll_wait(fd, &ev, 1, 0) == 1)
+                accept_on_ready(ev.data.ptr);
+        return 0;
+}
+
+int listener_set_open(struct server *srv)
+{
+        srv->listen_set = epoll_create1(EPOLL_CLOEXEC);
+        if (srv->listen_set < 0)
+                return -errno;
+        return sd_event_add_io(srv->event, &srv->listen_set_io, srv->listen_set, EPOLLIN, on_listener_set, srv);
+}
+
+void listener_set_close(struct server *srv)
+{
+        srv->listen_set_io = sd_event_source_disable_unref(srv->listen_set_io);
+        if (srv->listen_set >= 0)
+                close(srv->listen_set);
+        srv->listen_set = -1;
+}
+
+/*
+ * The one place that adds l to the listener set or takes it out: in it
+ * exactly when open and no reason is left. Also after a reload moved l's
+ * socket to a new struct listener (`data.ptr` changes). Returns 0 or -errno.
+ */
+static int update_watch(struct listener *l)
+{
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+        const bool want = l->open && !l->paused;
+        int op = want ? (l->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD) : EPOLL_CTL_DEL;
+
+        if (!want && !l->watched)
+                return 0;
+        if (epoll_ctl(l->service->server->listen_set, op, l->fd, &ev) < 0)
+                return -errno;
+        l->watched = want;
+        return 0;
+}
+
+/* Pausing or resuming: an error leaves l as it was (watched or not), logged. */
 static void update_io(struct listener *l)
 {
-        if (l->io)
-                (void)sd_event_source_set_enabled(l->io, l->paused ? SD_EVENT_OFF : SD_EVENT_ON);
+        int r = update_watch(l);
+
+        if (r < 0) {
+                errno = -r;
+                log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = l->service->conf->name },
+                            "cannot %s the listener for %s: %m", l->watched ? "pause" : "watch", listen_text(l));
+        }
 }
 
 void listener_pause(struct listener *l, enum pause_reason why)
@@ -119,12 +170,15 @@ static int open_one(struct listener *l)
                 r = -errno;
         if (r == 0 && conf->builtin)
                 r = builtin_listener_prepare(l->fd);
-        if (r == 0)
-                r = sd_event_add_io(st->server->event, &l->io, l->fd, EPOLLIN, accept_on_ready, l);
+        if (r == 0) {
+                l->open = true;
+                r = update_watch(l);
+        }
         if (r == 0 && workers_configured(conf))
                 r = workers_open(l);
         if (r < 0) {
-                l->io = sd_event_source_disable_unref(l->io);
+                l->open = false;
+                (void)update_watch(l);
                 if (!l->adopted)
                         socket_unlink(a, &l->file);
                 close(l->fd);
@@ -185,7 +239,8 @@ int listener_start(struct listener *l)
 void listener_close(struct listener *l)
 {
         workers_close(l);
-        l->io = sd_event_source_disable_unref(l->io);
+        l->open = false;
+        (void)update_watch(l); /* before close: a child holding the socket would keep it in the set */
         l->retry = sd_event_source_disable_unref(l->retry);
         if (l->fd >= 0) {
                 fdstore_remove(l);
@@ -200,15 +255,15 @@ void listener_close(struct listener *l)
 void listener_take_over(struct listener *l, struct listener *prev)
 {
         l->fd = prev->fd;
-        l->io = prev->io;
+        l->open = prev->open;
+        l->watched = prev->watched;
         l->file = prev->file;
         l->local = prev->local;
         l->wildcard = prev->wildcard;
         l->adopted = prev->adopted;
         prev->fd = -1;
-        prev->io = NULL;
+        prev->open = prev->watched = false;
         prev->moved_to = l;
-        (void)sd_event_source_set_userdata(l->io, l);
         /* Only a wait handler carries over: it still holds the socket. Limits are the new service's. */
         l->paused = prev->paused & PAUSE_WAIT;
         update_io(l);

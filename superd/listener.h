@@ -10,7 +10,22 @@
 
 #include "socket.h"
 
+struct server;
 struct service_state;
+
+/*
+ * The listener set: one epoll set of superd's own holding every listener
+ * that is open and not paused, with one sd-event io source on it, instead
+ * of an sd_event_source of ~300 bytes per listener. sd-event stays the one
+ * loop: each time it dispatches the set, one ready listener is served
+ * (epoll_wait() for one event, level-triggered, so a busy port cannot
+ * starve the others: epoll hands out ready listeners in turn). Creates
+ * srv->listen_set and srv->listen_set_io. Returns 0 or -errno.
+ */
+int listener_set_open(struct server *srv);
+
+/* Drop the set's io source and close the epoll fd; listeners must be closed first. */
+void listener_set_close(struct server *srv);
 
 /*
  * Why a listener is not watched. A set: reasons overlap (a wait handler
@@ -40,7 +55,6 @@ struct listener {
         struct service_state *service; /* owner */
         int fd;                        /* -1 while not open */
         struct socket_file file;       /* the socket file superd created (unix:/path), removed at close */
-        sd_event_source *io;           /* EPOLLIN, on exactly when `paused` is empty */
         /*
          * One-shot timer, lazily created. While the listener is open: the
          * end of a back-off. While it cannot be opened (fd < 0, open_error
@@ -52,6 +66,8 @@ struct listener {
         struct sockaddr_in6 local;     /* bound address; AF_INET fits; AF_UNIX: family only */
         bool wildcard;                 /* bound to any: read the local address per connection */
         bool adopted;                  /* passed by the service manager: its file is never removed */
+        bool open;                     /* opened by listener_start(): watched while `paused` is empty */
+        bool watched;                  /* in the server's listener set now (EPOLLIN) */
         unsigned paused;               /* enum pause_reason bits */
         struct listener *next_paused;  /* on server.paused_global while PAUSE_GLOBAL_LIMIT is set */
         struct listener *moved_to;     /* during a reload: the new listener that took the socket over */

@@ -471,6 +471,7 @@ static void server_free(struct server *srv)
                         service_state_unref(srv->children.slots[i].service);
                 }
         children_free(&srv->children);
+        listener_set_close(srv);
         limited_log_done(&srv->limit_log);
         if (srv->devnull >= 0)
                 close(srv->devnull);
@@ -479,7 +480,7 @@ static void server_free(struct server *srv)
 
 int run(const struct run_options *o)
 {
-        struct server srv = { .devnull = -1, .limit_log.summary = children_limit_summary };
+        struct server srv = { .devnull = -1, .listen_set = -1, .limit_log.summary = children_limit_summary };
         struct upgrade_state up = { .reply_fd = -1 };
         struct config *cfg = NULL;
         bool pidfile_written = false, upgrading, config_kept = false;
@@ -529,6 +530,8 @@ int run(const struct run_options *o)
         r = sd_event_new(&srv.event);
         if (r >= 0)
                 r = setup_signals(&srv);
+        if (r >= 0)
+                r = listener_set_open(&srv);
         /* Pets the service manager's watchdog when WATCHDOG_USEC is set; no timer otherwise. */
         if (r >= 0)
                 r = sd_event_set_watchdog(srv.event, true);

@@ -55,6 +55,8 @@ struct proxy_slot;
  */
 struct server {
         sd_event *event;
+        int listen_set;                  /* epoll fd: the listeners watched now (listener.h), -1 before */
+        sd_event_source *listen_set_io;  /* sd-event's watch on listen_set */
         struct service_state **services; /* the current configuration's services, one reference each */
         size_t n_services;
         struct child_table children;     /* running handlers by pid, each holding its service */
