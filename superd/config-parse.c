@@ -128,6 +128,8 @@ static int validate_service_section(cfg_t *cfg, cfg_opt_t *opt)
                 report(P->root->filename, line, "service without a name");
         else if (!value_service_name(title))
                 report(P->root->filename, line, "service '%s': names may use letters, digits and -_.@", title);
+        else if (strlen(title) > SERVICE_NAME_MAX)
+                report(P->root->filename, line, "service '%.32s...': names are at most %d bytes", title, SERVICE_NAME_MAX);
         return 0;
 }
 

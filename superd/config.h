@@ -18,6 +18,9 @@
  */
 #define SERVICE_ENV_MAX 1000
 
+/* Longest service name, bytes (systemd's unit names: 255 too); the handler's SUPERD_SERVICE holds it whole. */
+#define SERVICE_NAME_MAX 255
+
 /*
  * max-rate of a wait = yes service that sets none (here or in `defaults`):
  * handler starts per second. A handler that exits without taking its

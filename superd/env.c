@@ -20,74 +20,65 @@ static const char *lookup(char *const *environ, const char *name)
         return NULL;
 }
 
-/* The default PATH entry, shared by every service's envp; never written. */
+/* The PATH entry of every handler; never written. */
 static char path_entry[] = "PATH=" HANDLER_PATH;
 
-/* Append "NAME=VALUE", replacing an earlier entry of the same name (later entries win). */
-static int put(char ***v, size_t *n, const char *name, size_t name_len, const char *value)
+/* Append "NAME=VALUE" to v[0..*n), replacing an earlier entry of the same name (later entries win). */
+static int put(char **v, size_t *n, const char *name, size_t name_len, const char *value)
 {
         char *s;
 
         if (asprintf(&s, "%.*s=%s", (int)name_len, name, value) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < *n; i++)
-                if (strncmp((*v)[i], s, name_len + 1) == 0) {
-                        if ((*v)[i] != path_entry)
-                                free((*v)[i]);
-                        (*v)[i] = s;
+                if (strncmp(v[i], s, name_len + 1) == 0) {
+                        free(v[i]);
+                        v[i] = s;
                         return 0;
                 }
-        (*v)[(*n)++] = s;
+        v[(*n)++] = s;
         return 0;
-}
-
-static void free_entries(char **v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (v[i] != path_entry)
-                        free(v[i]);
 }
 
 int handler_env_init(struct handler_env *e, const struct service *s, char *const *environ)
 {
         size_t n_vars = strv_length(s->env) + strv_length(s->pass_env);
-        size_t n = 0, shared;
+        size_t n = 0;
         char **v;
         int r = -ENOMEM;
 
-        e->envp = NULL;
-        e->n_fixed = 0;
+        e->vars = NULL;
+        e->n_vars = 0;
+        e->name = s->name;
         if (n_vars > SERVICE_ENV_MAX)
                 return -E2BIG;
-        /* First each entry on its own (an `env` entry may replace PATH), then packed into one block. */
-        v = calloc(2 + n_vars, sizeof(char *));
+        if (n_vars == 0)
+                return 0;
+        /* First each entry on its own (a later `env` entry replaces an earlier one), then packed into one block. */
+        v = calloc(n_vars, sizeof(char *));
         if (!v)
                 return -ENOMEM;
-        v[n++] = path_entry;
-        if (put(&v, &n, "SUPERD_SERVICE", 14, s->name) < 0)
-                goto out;
         for (size_t i = 0; s->env && s->env[i]; i++) {
                 const char *eq = strchr(s->env[i], '=');
-                if (put(&v, &n, s->env[i], (size_t)(eq - s->env[i]), eq + 1) < 0)
+                if (put(v, &n, s->env[i], (size_t)(eq - s->env[i]), eq + 1) < 0)
                         goto out;
         }
         for (size_t i = 0; s->pass_env && s->pass_env[i]; i++) {
                 const char *val = lookup(environ, s->pass_env[i]);
-                if (val && put(&v, &n, s->pass_env[i], strlen(s->pass_env[i]), val) < 0)
+                if (val && put(v, &n, s->pass_env[i], strlen(s->pass_env[i]), val) < 0)
                         goto out;
         }
-        /* The default PATH stays first unless `env` replaced it: point to it, pack the rest behind. */
-        shared = v[0] == path_entry;
-        e->envp = malloc(shared * sizeof(char *) + strv_packed_size(v + shared, n - shared));
-        if (!e->envp)
-                goto out;
-        if (shared)
-                e->envp[0] = path_entry;
-        strv_pack_at(e->envp + shared, v + shared, n - shared);
-        e->n_fixed = n;
+        if (n > 0) {
+                e->vars = malloc(strv_packed_size(v, n));
+                if (!e->vars)
+                        goto out;
+                strv_pack_at(e->vars, v, n);
+                e->n_vars = (unsigned)n;
+        }
         r = 0;
 out:
-        free_entries(v, n);
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
         free(v);
         return r;
 }
@@ -95,11 +86,17 @@ out:
 /* Append one "NAME=value" to the per-connection slots, its text at p (in c->text). */
 #define ADD(...) (*slot++ = p, p += snprintf(p, (size_t)(end - p), __VA_ARGS__) + 1)
 
-/* Copy e's fixed part to c->envp; returns the first per-connection slot. */
-static char **start(const struct handler_env *e, struct handler_env_conn *c)
+/*
+ * Start c->envp with PATH, SUPERD_SERVICE (its text at *p, which moves past
+ * it) and e's `env` and `pass-env` entries; returns the next free slot.
+ */
+static char **start(const struct handler_env *e, struct handler_env_conn *c, char **p)
 {
-        memcpy(c->envp, e->envp, e->n_fixed * sizeof(char *));
-        return c->envp + e->n_fixed;
+        c->envp[0] = path_entry;
+        c->envp[1] = *p;
+        *p = stpcpy(stpcpy(*p, "SUPERD_SERVICE="), e->name) + 1;
+        memcpy(c->envp + 2, e->vars, e->n_vars * sizeof(char *));
+        return c->envp + 2 + e->n_vars;
 }
 
 int handler_env_connect(const struct handler_env *e, struct handler_env_conn *c, const struct sockaddr *remote,
@@ -122,8 +119,7 @@ int handler_env_connect_proxy(const struct handler_env *e, struct handler_env_co
         r = addr_ip_port(local, lip, sizeof(lip), lport, sizeof(lport));
         if (r < 0)
                 return r;
-        slot = start(e, c);
-
+        slot = start(e, c, &p);
         ADD("PROTO=TCP");
         ADD("TCPREMOTEIP=%s", rip);
         ADD("TCPREMOTEPORT=%s", rport);
@@ -145,8 +141,8 @@ int handler_env_connect_proxy(const struct handler_env *e, struct handler_env_co
 
 int handler_env_unix(const struct handler_env *e, struct handler_env_conn *c, const struct ucred *peer)
 {
-        char **slot = start(e, c);
         char *p = c->text, *end = c->text + sizeof(c->text);
+        char **slot = start(e, c, &p);
 
         ADD("PROTO=UNIX");
         if (peer) {
@@ -166,8 +162,8 @@ char *handler_env_listen(const struct handler_env *e, struct handler_env_conn *c
 char *handler_env_listen_worker(const struct handler_env *e, struct handler_env_conn *c, const char *proto,
                                 const char *name, int worker)
 {
-        char **slot = start(e, c);
         char *p = c->text, *end = c->text + sizeof(c->text), *pid;
+        char **slot = start(e, c, &p);
 
         ADD("PROTO=%s", proto);
         ADD("LISTEN_FDS=1");
@@ -183,7 +179,7 @@ char *handler_env_listen_worker(const struct handler_env *e, struct handler_env_
 
 void handler_env_done(struct handler_env *e)
 {
-        free(e->envp); /* its strings too: one block */
-        e->envp = NULL;
-        e->n_fixed = 0;
+        free(e->vars); /* its strings too: one block */
+        e->vars = NULL;
+        e->n_vars = 0;
 }

@@ -966,6 +966,23 @@ Test(config, error_bad_service_name)
         expect_only_error("t.conf", 3, "bad name/");
 }
 
+/* SERVICE_NAME_MAX bytes are a name (SUPERD_SERVICE holds it whole), one more is an error. */
+Test(config, service_name_length)
+{
+        char name[SERVICE_NAME_MAX + 2], text[512];
+
+        memset(name, 'n', SERVICE_NAME_MAX);
+        name[SERVICE_NAME_MAX] = '\0';
+        snprintf(text, sizeof(text), "\nservice %s {\n  listen = { \"127.0.0.1:1\" }\n  exec = { \"" EXEC "\" }\n}\n", name);
+        dropin("a.conf", text);
+        load_ok();
+        cr_assert_str_eq(service(0)->name, name);
+        strcat(name, "m");
+        snprintf(text, sizeof(text), "\nservice %s {\n  listen = { \"127.0.0.1:1\" }\n  exec = { \"" EXEC "\" }\n}\n", name);
+        dropin("a.conf", text);
+        expect_only_error("a.conf", 2, "at most 255 bytes");
+}
+
 /* '#' and '//' inside quoted strings are text, in either quote style. */
 Test(config, comment_markers_inside_quotes)
 {

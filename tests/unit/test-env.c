@@ -48,6 +48,15 @@ static void expect_var(char **envp, const char *entry)
         cr_assert_str_eq(envp[i], entry);
 }
 
+/* The whole environment of a unix connection without credentials: what handler_env_init() built, PATH, SUPERD_SERVICE, then PROTO=UNIX last. */
+static char **whole(const struct handler_env *e)
+{
+        static struct handler_env_conn c;
+
+        cr_assert_eq(handler_env_unix(e, &c, NULL), 0);
+        return c.envp;
+}
+
 static struct sockaddr_in v4(const char *ip, unsigned port)
 {
         struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons((in_port_t)port)};
@@ -70,15 +79,21 @@ Test(handler_env_init, minimal_service)
         char *environ_[] = {"HOME=/root", "PATH=/sbin:/bin", "NOTIFY_SOCKET=/run/x", NULL};
         struct handler_env e;
 
+        char **envp;
+
         cr_assert_eq(handler_env_init(&e, &s, environ_), 0);
-        cr_assert_eq(e.n_fixed, 2);
-        cr_assert_str_eq(e.envp[0], "PATH=" HANDLER_PATH);
-        cr_assert_str_eq(e.envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
-        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=echo");
-        cr_assert_null(e.envp[2]);
+        /* Nothing stored: PATH and SUPERD_SERVICE are written per start. */
+        cr_assert_eq(e.n_vars, 0);
+        cr_assert_null(e.vars);
+        envp = whole(&e);
+        cr_assert_str_eq(envp[0], "PATH=" HANDLER_PATH);
+        cr_assert_str_eq(envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
+        cr_assert_str_eq(envp[1], "SUPERD_SERVICE=echo");
+        cr_assert_str_eq(envp[2], "PROTO=UNIX");
+        cr_assert_null(envp[3]);
         handler_env_done(&e);
-        cr_assert_null(e.envp);
-        cr_assert_eq(e.n_fixed, 0);
+        cr_assert_null(e.vars);
+        cr_assert_eq(e.n_vars, 0);
 }
 
 Test(handler_env_init, env_and_pass_env_nothing_else)
@@ -91,24 +106,26 @@ Test(handler_env_init, env_and_pass_env_nothing_else)
         };
         struct service s = {.name = "svc", .env = env, .pass_env = pass};
         struct handler_env e;
+        char **envp;
 
         cr_assert_eq(handler_env_init(&e, &s, environ_), 0);
-        cr_assert_str_eq(e.envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
-        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=svc");
-        expect_var(e.envp, "GREETING=hello world");
-        expect_var(e.envp, "EMPTY=");
-        expect_var(e.envp, "WITH_EQ=a=b");
-        expect_var(e.envp, "LANG=C.UTF-8");
-        expect_var(e.envp, "TZ=UTC");
+        envp = whole(&e);
+        cr_assert_str_eq(envp[0], "PATH=/usr/local/bin:/usr/bin:/bin");
+        cr_assert_str_eq(envp[1], "SUPERD_SERVICE=svc");
+        expect_var(envp, "GREETING=hello world");
+        expect_var(envp, "EMPTY=");
+        expect_var(envp, "WITH_EQ=a=b");
+        expect_var(envp, "LANG=C.UTF-8");
+        expect_var(envp, "TZ=UTC");
         /* A pass-env name absent from the environment is omitted, and prefixes do not match. */
-        cr_assert_eq(find(e.envp, "MISSING"), -1);
-        cr_assert_eq(find(e.envp, "MISSINGX"), -1);
-        cr_assert_eq(find(e.envp, "LANGUAGE"), -1);
-        cr_assert_eq(find(e.envp, "HOME"), -1);
-        cr_assert_eq(find(e.envp, "LISTEN_FDS"), -1);
-        cr_assert_eq(find(e.envp, "NOTIFY_SOCKET"), -1);
-        cr_assert_eq(count(e.envp), 7, "envp has %zu entries, expected exactly 7", count(e.envp));
-        cr_assert_eq(e.n_fixed, 7);
+        cr_assert_eq(find(envp, "MISSING"), -1);
+        cr_assert_eq(find(envp, "MISSINGX"), -1);
+        cr_assert_eq(find(envp, "LANGUAGE"), -1);
+        cr_assert_eq(find(envp, "HOME"), -1);
+        cr_assert_eq(find(envp, "LISTEN_FDS"), -1);
+        cr_assert_eq(find(envp, "NOTIFY_SOCKET"), -1);
+        cr_assert_eq(count(envp), 8, "envp has %zu entries, expected exactly 8", count(envp));
+        cr_assert_eq(e.n_vars, 5);
         handler_env_done(&e);
 }
 
@@ -119,10 +136,10 @@ Test(handler_env_init, env_order_kept)
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_str_eq(e.envp[2], "B=2");
-        cr_assert_str_eq(e.envp[3], "A=1");
-        cr_assert_str_eq(e.envp[4], "C=3");
-        cr_assert_null(e.envp[5]);
+        cr_assert_str_eq(whole(&e)[2], "B=2");
+        cr_assert_str_eq(whole(&e)[3], "A=1");
+        cr_assert_str_eq(whole(&e)[4], "C=3");
+        cr_assert_str_eq(whole(&e)[5], "PROTO=UNIX");
         handler_env_done(&e);
 }
 
@@ -133,10 +150,10 @@ Test(handler_env_init, later_env_entry_wins)
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        expect_var(e.envp, "A=second");
-        expect_var(e.envp, "B=b");
-        expect_var(e.envp, "AB=ab");
-        cr_assert_eq(count(e.envp), 5);
+        expect_var(whole(&e), "A=second");
+        expect_var(whole(&e), "B=b");
+        expect_var(whole(&e), "AB=ab");
+        cr_assert_eq(count(whole(&e)), 6);
         handler_env_done(&e);
 }
 
@@ -148,10 +165,10 @@ Test(handler_env_init, pass_env_with_empty_environment)
         struct handler_env e;
 
         cr_assert_eq(handler_env_init(&e, &s, empty), 0);
-        cr_assert_eq(count(e.envp), 2);
+        cr_assert_eq(count(whole(&e)), 3);
         handler_env_done(&e);
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(count(e.envp), 2);
+        cr_assert_eq(count(whole(&e)), 3);
         handler_env_done(&e);
 }
 
@@ -164,8 +181,8 @@ Test(handler_env_init, reusable_after_done)
         cr_assert_eq(handler_env_init(&e, &s1, NULL), 0);
         handler_env_done(&e);
         cr_assert_eq(handler_env_init(&e, &s2, NULL), 0);
-        cr_assert_str_eq(e.envp[1], "SUPERD_SERVICE=two");
-        cr_assert_eq(count(e.envp), 2);
+        cr_assert_str_eq(whole(&e)[1], "SUPERD_SERVICE=two");
+        cr_assert_eq(count(whole(&e)), 3);
         handler_env_done(&e);
 }
 
@@ -194,12 +211,12 @@ Test(handler_env_connect, ipv4)
         expect_var(c.envp, "REMOTE_ADDR=192.0.2.10");
         expect_var(c.envp, "REMOTE_PORT=40000");
         expect_var(c.envp, "REMOTE_HOST=192.0.2.10");
-        /* Exactly the fixed part, the eight connection variables, then NULL. */
-        cr_assert_eq(count(c.envp), e.n_fixed + HANDLER_ENV_CONN_MAX);
+        /* Exactly PATH, SUPERD_SERVICE, K, the eight connection variables, then NULL. */
+        cr_assert_eq(count(c.envp), (2 + e.n_vars) + HANDLER_ENV_CONN_MAX);
         cr_assert_eq(HANDLER_ENV_CONN_MAX, sizeof(conn_names) / sizeof(conn_names[0]));
-        cr_assert_null(c.envp[e.n_fixed + HANDLER_ENV_CONN_MAX]);
+        cr_assert_null(c.envp[(2 + e.n_vars) + HANDLER_ENV_CONN_MAX]);
         /* The connection variables point into the caller's buffer. */
-        for (size_t i = e.n_fixed; c.envp[i]; i++)
+        for (size_t i = (2 + e.n_vars); c.envp[i]; i++)
                 cr_assert(c.envp[i] >= c.text && c.envp[i] < c.text + sizeof(c.text), "envp[%zu] not in buf", i);
         handler_env_done(&e);
 }
@@ -282,7 +299,7 @@ Test(handler_env_connect, twice_replaces_values)
         expect_var(c.envp, "REMOTE_PORT=3333");
         expect_var(c.envp, "A=1");
 
-        /* And back to IPv4 with a fresh buffer: the fixed part is untouched. */
+        /* And back to IPv4 with a fresh buffer: the service entries are untouched. */
         struct handler_env_conn c2;
         cr_assert_eq(handler_env_connect(&e, &c2, (struct sockaddr *)&r1, (struct sockaddr *)&l1), 0);
         cr_assert_eq(count(c2.envp), 3 + HANDLER_ENV_CONN_MAX);
@@ -314,19 +331,22 @@ Test(handler_env_done, twice_is_harmless)
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
         handler_env_done(&e);
         handler_env_done(&e);
-        cr_assert_null(e.envp);
+        cr_assert_null(e.vars);
 }
 
-Test(handler_env_connect_proxy, adds_the_balancer_and_tlvs_at_full_length)
+Test(handler_env_connect_proxy, adds_the_balancer_and_tlvs_at_full_length_with_the_longest_name)
 {
         char *env[SERVICE_ENV_MAX + 1] = {NULL};
-        struct service s = {.name = "svc", .env = env};
+        char name[SERVICE_NAME_MAX + 1];
+        struct service s = {.name = name, .env = env};
         struct sockaddr_in6 remote = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 65535), local = v6("::1", 1);
         struct handler_env_conn c;
         char authority[256], unique_id[257], *want;
         struct handler_env e;
         const struct handler_env_proxy proxy = {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", authority, unique_id};
 
+        memset(name, 'n', SERVICE_NAME_MAX);
+        name[SERVICE_NAME_MAX] = '\0';
         memset(authority, 'a', 255);
         authority[255] = '\0';
         memset(unique_id, 'f', 256);
@@ -341,8 +361,11 @@ Test(handler_env_connect_proxy, adds_the_balancer_and_tlvs_at_full_length)
         cr_assert(asprintf(&want, "PROXY_UNIQUE_ID=%s", unique_id) > 0);
         expect_var(c.envp, want);
         free(want);
-        cr_assert_eq(count(c.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX);
-        for (size_t i = e.n_fixed; c.envp[i]; i++)
+        cr_assert(asprintf(&want, "SUPERD_SERVICE=%s", name) > 0);
+        expect_var(c.envp, want);
+        free(want);
+        cr_assert_eq(count(c.envp), (2 + e.n_vars) + HANDLER_ENV_CONN_MAX + HANDLER_ENV_PROXY_MAX);
+        for (size_t i = 1; c.envp[i]; i++)
                 cr_assert(c.envp[i] >= c.text && c.envp[i] + strlen(c.envp[i]) < c.text + sizeof(c.text), "envp[%zu] overflows", i);
         handler_env_done(&e);
 }
@@ -358,7 +381,7 @@ Test(handler_env_connect_proxy, empty_fields_add_nothing)
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
         cr_assert_eq(handler_env_connect_proxy(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local, &proxy), 0);
         expect_var(c.envp, "PROXY_PEER_ADDR=127.0.0.1");
-        cr_assert_eq(count(c.envp), e.n_fixed + HANDLER_ENV_CONN_MAX + 1);
+        cr_assert_eq(count(c.envp), (2 + e.n_vars) + HANDLER_ENV_CONN_MAX + 1);
         handler_env_done(&e);
 }
 
@@ -390,24 +413,7 @@ Test(handler_env_listen, wait_handler_and_pool_worker)
         handler_env_done(&e);
 }
 
-Test(handler_env_init, an_env_path_replaces_the_shared_default)
-{
-        /* config-check.c refuses PATH in `env`; env.c still keeps "later wins" for it, and frees it. */
-        char *env[] = {"PATH=/opt/bin", NULL};
-        struct service s = {.name = "x", .env = env}, d = {.name = "y"};
-        struct handler_env e, f;
-
-        cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
-        cr_assert_eq(handler_env_init(&f, &d, NULL), 0);
-        cr_assert_str_eq(e.envp[0], "PATH=/opt/bin");
-        cr_assert_str_eq(f.envp[0], "PATH=" HANDLER_PATH);
-        cr_assert_eq(count(e.envp), 2);
-        handler_env_done(&e);
-        cr_assert_str_eq(f.envp[0], "PATH=" HANDLER_PATH);
-        handler_env_done(&f);
-}
-
-Test(handler_env_connect, leaves_the_fixed_part_alone)
+Test(handler_env_connect, leaves_the_service_entries_alone)
 {
         char *env[] = {"K=V", NULL};
         struct service s = {.name = "svc", .env = env};
@@ -417,12 +423,11 @@ Test(handler_env_connect, leaves_the_fixed_part_alone)
 
         cr_assert_eq(handler_env_init(&e, &s, NULL), 0);
         cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
-        cr_assert_eq(e.n_fixed, 3);
-        cr_assert_null(e.envp[3]);
-        for (size_t i = 0; i < e.n_fixed; i++)
-                cr_assert_eq(c.envp[i], e.envp[i]);
+        cr_assert_eq(e.n_vars, 1);
+        cr_assert_eq(c.envp[2], e.vars[0], "the entry is shared, not copied");
         handler_env_listen(&e, &c, "TCP", "svc");
-        cr_assert_null(e.envp[3]);
-        cr_assert_str_eq(c.envp[e.n_fixed], "PROTO=TCP");
+        cr_assert_str_eq(e.vars[0], "K=V");
+        cr_assert_eq(c.envp[2], e.vars[0]);
+        cr_assert_str_eq(c.envp[3], "PROTO=TCP");
         handler_env_done(&e);
 }
