@@ -54,7 +54,7 @@ struct key {
         enum key_type type;
         size_t offset;       /* of the value in struct service */
         enum field field;    /* KEY_BOOL, KEY_INT, KEY_WORD: the C type at offset */
-        size_t count_offset; /* KEY_CIDRS: of the size_t number of entries */
+        size_t count_offset; /* KEY_CIDRS: of the unsigned number of entries */
         size_t given_offset; /* of a bool "given here or in defaults"; 0 for none (offset 0 is the name) */
         long min, max;       /* KEY_INT: accepted values */
         const char *const *words;              /* KEY_WORD: the words by value (NULL holes allowed) */
@@ -285,19 +285,29 @@ static void print_rate(FILE *out, const struct service *s)
 
 /* One row per line: clang-format would spread each initializer over several. */
 /* clang-format off */
+/* Offset of field f, which must have the size of type T: a struct service field changed without its row does not compile. */
+#define AT_AS(f, T) (offsetof(struct service, f) + 0 * sizeof(char[sizeof(((struct service *)0)->f) == sizeof(T) ? 1 : -1]))
 #define AT(f) offsetof(struct service, f)
-#define BOOL(n, f, ...) { .name = n, .type = KEY_BOOL, .offset = AT(f), .field = FIELD_BOOL, __VA_ARGS__ }
+/* The C type of each enum field, for AT_AS(). */
+#define CTYPE_FIELD_BOOL bool
+#define CTYPE_FIELD_INT int
+#define CTYPE_FIELD_UINT unsigned
+#define CTYPE_FIELD_LLONG long long
+#define CTYPE_FIELD_MODE mode_t
+#define BOOL(n, f, ...) { .name = n, .type = KEY_BOOL, .offset = AT_AS(f, bool), .field = FIELD_BOOL, __VA_ARGS__ }
 #define INT(n, f, ft, lo, hi, ...) \
-        { .name = n, .type = KEY_INT, .offset = AT(f), .field = ft, .min = lo, .max = hi, __VA_ARGS__ }
+        { .name = n, .type = KEY_INT, .offset = AT_AS(f, CTYPE_##ft), .field = ft, .min = lo, .max = hi, __VA_ARGS__ }
 #define WORD(n, f, ft, parse, expect, ...) \
-        { .name = n, .type = KEY_WORD, .offset = AT(f), .field = ft, .word = parse, .expected = expect, __VA_ARGS__ }
+        { .name = n, .type = KEY_WORD, .offset = AT_AS(f, CTYPE_##ft), .field = ft, .word = parse, .expected = expect, \
+          __VA_ARGS__ }
 #define WORDS(n, f, ft, table, expect, ...) \
-        { .name = n, .type = KEY_WORD, .offset = AT(f), .field = ft, .words = table, .n_words = ELEMENTS(table), \
-          .expected = expect, __VA_ARGS__ }
-#define TEXT(n, f, ...)  { .name = n, .type = KEY_TEXT, .offset = AT(f), __VA_ARGS__ }
-#define TEXTS(n, f, ...) { .name = n, .type = KEY_TEXTS, .offset = AT(f), __VA_ARGS__ }
+        { .name = n, .type = KEY_WORD, .offset = AT_AS(f, CTYPE_##ft), .field = ft, .words = table, \
+          .n_words = ELEMENTS(table), .expected = expect, __VA_ARGS__ }
+#define TEXT(n, f, ...)  { .name = n, .type = KEY_TEXT, .offset = AT_AS(f, char *), __VA_ARGS__ }
+#define TEXTS(n, f, ...) { .name = n, .type = KEY_TEXTS, .offset = AT_AS(f, char **), __VA_ARGS__ }
 #define CIDRS(n, f, count, ...) \
-        { .name = n, .type = KEY_CIDRS, .offset = AT(f), .count_offset = AT(count), __VA_ARGS__ }
+        { .name = n, .type = KEY_CIDRS, .offset = AT_AS(f, struct cidr *), .count_offset = AT_AS(count, unsigned), \
+          __VA_ARGS__ }
 
 /* In the order `superd -t` prints them. Ranges: counts to CONFIG_COUNT_MAX, bytes, seconds. */
 static const struct key keys[] = {
@@ -618,7 +628,7 @@ static int key_from_section(const struct key *k, cfg_t *sec, unsigned n, struct 
         }
         case KEY_CIDRS: {
                 struct cidr *c = calloc(n, sizeof(*c));
-                size_t *count = field_of(s, k->count_offset);
+                unsigned *count = field_of(s, k->count_offset);
                 if (!c)
                         return -ENOMEM;
                 *(struct cidr **)p = c;
@@ -657,12 +667,12 @@ static int key_from_template(const struct key *k, const struct service *tmpl, st
                         return -ENOMEM;
                 return 0;
         case KEY_CIDRS: {
-                size_t n = *(const size_t *)cfield_of(tmpl, k->count_offset);
+                unsigned n = *(const unsigned *)cfield_of(tmpl, k->count_offset);
                 if (n && !(*(struct cidr **)p = malloc(n * sizeof(struct cidr))))
                         return -ENOMEM;
                 if (n)
                         memcpy(*(struct cidr **)p, *(struct cidr *const *)t, n * sizeof(struct cidr));
-                *(size_t *)field_of(s, k->count_offset) = n;
+                *(unsigned *)field_of(s, k->count_offset) = n;
                 return 0;
         }
         case KEY_LISTEN:
@@ -759,7 +769,7 @@ static void key_print(FILE *out, const struct key *k, const struct service *s)
                 config_print_list(out, k->name, *(char **const *)p);
                 return;
         case KEY_CIDRS: {
-                size_t n = *(const size_t *)cfield_of(s, k->count_offset);
+                unsigned n = *(const unsigned *)cfield_of(s, k->count_offset);
                 const struct cidr *c = *(struct cidr *const *)p;
                 char buf[CIDR_STRLEN];
                 if (!n)

@@ -42,8 +42,7 @@ struct service *service_free(struct service *s)
 {
         if (!s)
                 return NULL;
-        free(s->name);
-        free(s->file);
+        free(s->name); /* and file, in the same block */
         free(s->listen); /* and listen_text, in the same block */
         free(s->argv); /* argv, env, pass_env: one block each (strv_pack()) */
         free(s->socket_user);
@@ -98,11 +97,12 @@ static struct service *service_new(struct loader *l, cfg_t *sec, const struct se
 
         if (!s)
                 goto oom;
-        s->name = strdup(name);
-        s->file = strdup(file);
-        s->line = (unsigned)line;
-        if (!s->name || !s->file)
+        s->name = malloc(strlen(name) + 1 + strlen(file) + 1);
+        if (!s->name)
                 goto oom;
+        s->file = stpcpy(s->name, name) + 1;
+        strcpy(s->file, file);
+        s->line = (unsigned)line;
         bad = keys_apply(sec, tmpl, s);
         if (bad < 0)
                 goto oom;

@@ -53,13 +53,12 @@ enum stderr_mode {
 struct service {
         /* Fields are ordered so that the struct has no holes: one is allocated per service. */
         char *name;
-        char *file;          /* drop-in path as opened, for messages */
+        char *file;          /* drop-in path as opened, for messages; in name's allocation, behind it */
         unsigned line;       /* line where the section opens (its '{') */
 
         int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
         struct listen_addr *listen; /* one block with listen_text and its strings (config-keys.c) */
         char **listen_text;  /* listen entries as written, same order, NULL-terminated; inside the listen block */
-        size_t n_listen;
         /*
          * Worker pools (workers.h, DESIGN.md §2): 0 when `workers` is not
          * given (today's wait mode, as `workers = 1`), else 1..WORKERS_MAX,
@@ -80,7 +79,6 @@ struct service {
         uid_t uid;
         gid_t gid;
         gid_t *groups;       /* supplementary groups of `user` (initgroups semantics) */
-        size_t n_groups;
 
         char **env;          /* "K=V" entries from `env`, NULL-terminated; one block (strv_pack()) */
         char **pass_env;     /* variable names from `pass-env`, NULL-terminated; one block (strv_pack()) */
@@ -96,8 +94,9 @@ struct service {
         unsigned max_rate;       /* accepted connections (wait = yes: handler starts) per second, 0 = no limit */
         unsigned rate_pause;     /* seconds of not accepting after max-rate was exceeded */
         unsigned timeout;        /* seconds a handler may run, 0 = no limit: SIGTERM, SIGKILL 5 s later */
+        unsigned n_groups;       /* entries of groups */
         struct cidr *allow, *deny; /* empty allow: everyone; deny wins */
-        size_t n_allow, n_deny;
+        unsigned n_allow, n_deny;
 
         /*
          * PROXY protocol (HAProxy's proxy-protocol.txt) in front of a stream, wait = no service.
@@ -109,8 +108,9 @@ struct service {
          */
         unsigned proxy_protocol; /* set of PROXY_V1 (1) | PROXY_V2 (2) accepted; 0 = no header expected */
         unsigned proxy_timeout;  /* seconds a connection may take to send its header; default 3 */
+        unsigned n_listen;       /* entries of listen (above) */
+        unsigned n_proxy_from;   /* entries of proxy_from */
         struct cidr *proxy_from; /* balancers allowed to send a header; IP peers outside are refused */
-        size_t n_proxy_from;
 
         /* Process settings applied in the child before exec; "inherit" keeps superd's own. */
         struct process_settings {
