@@ -54,6 +54,7 @@ const char *pause_reason_name(enum pause_reason r);
 struct listener {
         struct service_state *service; /* owner */
         int fd;                        /* -1 while not open */
+        int open_error;                /* -errno of the last failed attempt to open it, 0 when open or closed */
         struct socket_file file;       /* the socket file superd created (unix:/path), removed at close */
         /*
          * One-shot timer, lazily created. While the listener is open: the
@@ -61,14 +62,13 @@ struct listener {
          * set): the next attempt; it exists only then.
          */
         sd_event_source *retry;
-        uint64_t retry_usec;           /* current back-off or retry interval, µs */
-        int open_error;                /* -errno of the last failed attempt to open it, 0 when open or closed */
+        uint32_t retry_usec;           /* current back-off or retry interval, µs (at most 60 s) */
+        unsigned paused;               /* enum pause_reason bits */
         struct sockaddr_in6 local;     /* bound address; AF_INET fits; AF_UNIX: family only */
         bool wildcard;                 /* bound to any: read the local address per connection */
         bool adopted;                  /* passed by the service manager: its file is never removed */
         bool open;                     /* opened by listener_start(): watched while `paused` is empty */
         bool watched;                  /* in the server's listener set now (EPOLLIN) */
-        unsigned paused;               /* enum pause_reason bits */
         struct listener *next_paused;  /* on server.paused_global while PAUSE_GLOBAL_LIMIT is set */
         struct listener *moved_to;     /* during a reload: the new listener that took the socket over */
         struct worker_pool *workers;   /* workers = N: its pool (owned, workers.h), NULL otherwise */
