@@ -87,6 +87,13 @@ out:
 #define ADD(...) (*slot++ = p, p += snprintf(p, (size_t)(end - p), __VA_ARGS__) + 1)
 
 /*
+ * The same for `name_eq` ("NAME=") and a value known to fit (an address, a
+ * port: HANDLER_ENV_CONN_SIZE counts them), without printf's cost: these
+ * are written at every TCP connection.
+ */
+#define ADD_STR(name_eq, value) (*slot++ = p, p = stpcpy(stpcpy(p, name_eq), value) + 1)
+
+/*
  * Start c->envp with PATH, SUPERD_SERVICE (its text at *p, which moves past
  * it) and e's `env` and `pass-env` entries; returns the next free slot.
  */
@@ -120,14 +127,14 @@ int handler_env_connect_proxy(const struct handler_env *e, struct handler_env_co
         if (r < 0)
                 return r;
         slot = start(e, c, &p);
-        ADD("PROTO=TCP");
-        ADD("TCPREMOTEIP=%s", rip);
-        ADD("TCPREMOTEPORT=%s", rport);
-        ADD("TCPLOCALIP=%s", lip);
-        ADD("TCPLOCALPORT=%s", lport);
-        ADD("REMOTE_ADDR=%s", rip);
-        ADD("REMOTE_PORT=%s", rport);
-        ADD("REMOTE_HOST=%s", rip); /* xinetd's name for it: numeric, superd resolves no names */
+        ADD_STR("PROTO=", "TCP");
+        ADD_STR("TCPREMOTEIP=", rip);
+        ADD_STR("TCPREMOTEPORT=", rport);
+        ADD_STR("TCPLOCALIP=", lip);
+        ADD_STR("TCPLOCALPORT=", lport);
+        ADD_STR("REMOTE_ADDR=", rip);
+        ADD_STR("REMOTE_PORT=", rport);
+        ADD_STR("REMOTE_HOST=", rip); /* xinetd's name for it: numeric, superd resolves no names */
         /* Bounded (proxy.h): PROXY_PEER_ADDR <= 45, authority <= 255, unique ID <= 256 bytes. */
         if (proxy && proxy->peer_addr && *proxy->peer_addr)
                 ADD("PROXY_PEER_ADDR=%s", proxy->peer_addr);
