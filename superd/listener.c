@@ -11,6 +11,7 @@
 #include "builtin.h"
 #include "fdstore.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "service.h"
 #include "workers.h"
@@ -83,26 +84,35 @@ void listener_set_close(struct server *srv)
 static int update_watch(struct listener *l)
 {
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+        const int set = l->service->server->listen_set;
         const bool want = l->open && !l->paused;
         int op = want ? (l->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD) : EPOLL_CTL_DEL;
 
         if (!want && !l->watched)
                 return 0;
-        if (epoll_ctl(l->service->server->listen_set, op, l->fd, &ev) < 0)
-                return -errno;
+        if (epoll_ctl(set, op, l->fd, &ev) < 0) {
+                int r = -errno;
+                /* Never leave an event pointing at the struct a reload moved the socket from. */
+                if (op == EPOLL_CTL_MOD && epoll_ctl(set, EPOLL_CTL_DEL, l->fd, NULL) == 0)
+                        l->watched = false;
+                return r;
+        }
         l->watched = want;
         return 0;
 }
 
-/* Pausing or resuming: an error leaves l as it was (watched or not), logged. */
+/* Pausing or resuming: an error leaves l as it was (watched or not), logged at most once per 10 s. */
 static void update_io(struct listener *l)
 {
+        static struct log_limit limit;
+        uint64_t suppressed;
         int r = update_watch(l);
 
-        if (r < 0) {
+        if (r < 0 && log_limit_pass(&limit, server_now(l->service->server), 10 * 1000000ULL, &suppressed)) {
                 errno = -r;
                 log_ctx_msg(LOG_ERR, &(struct log_ctx){ .service = l->service->conf->name },
-                            "cannot %s the listener for %s: %m", l->watched ? "pause" : "watch", listen_text(l));
+                            "cannot %s the listener for %s: %m (%llu more such errors before)",
+                            l->watched ? "pause" : "watch", listen_text(l), (unsigned long long)suppressed);
         }
 }
 
