@@ -302,7 +302,7 @@ static void pause_at_service_limit(struct listener *l)
 
         if (!st->limit_reached) {
                 st->limit_reached = true;
-                if (limited_log_pass(st->server->event, &st->limit_log, &n))
+                if (service_limit_log_pass(st, &n))
                         log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name },
                                     "max-instances (%u) reached: not accepting until a handler exits (%llu more "
                                     "time(s) in the last %llu s)",

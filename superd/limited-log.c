@@ -4,20 +4,7 @@
 
 #include <time.h>
 
-static int on_summary(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        struct limited_log *ll = userdata;
-        uint64_t now, n;
-
-        (void)sd_event_now(sd_event_source_get_event(s), CLOCK_MONOTONIC, &now);
-        n = log_limit_take_summary(&ll->limit, now);
-        ll->flush = sd_event_source_unref(ll->flush); /* freed once this callback returns */
-        if (n)
-                ll->summary(ll, n);
-        return 0;
-}
-
-bool limited_log_pass(sd_event *e, struct limited_log *ll, uint64_t *ret_suppressed)
+bool limited_log_pass(sd_event *e, struct limited_log *ll, limited_log_summary_t summary, uint64_t *ret_suppressed)
 {
         uint64_t now;
 
@@ -27,19 +14,28 @@ bool limited_log_pass(sd_event *e, struct limited_log *ll, uint64_t *ret_suppres
                 return true;
         }
         if (!ll->flush && sd_event_add_time(e, &ll->flush, CLOCK_MONOTONIC,
-                                            log_limit_summary_due(&ll->limit, LOG_LIMIT_USEC), 0, on_summary, ll) < 0)
+                                            log_limit_summary_due(&ll->limit, LOG_LIMIT_USEC), 0, summary, ll) < 0)
                 ll->flush = NULL;
         return false;
 }
 
-void limited_log_done(struct limited_log *ll)
+uint64_t limited_log_take(struct limited_log *ll)
 {
-        struct timespec ts;
-        uint64_t n;
+        uint64_t now = 0;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        n = log_limit_take_summary(&ll->limit, (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000);
+        /* The loop's time while the timer runs, as limited_log_pass() counts; the clock's otherwise. */
+        if (!ll->flush || sd_event_now(sd_event_source_get_event(ll->flush), CLOCK_MONOTONIC, &now) < 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                now = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+        }
+        /* Freed once a running summary returns; sd-event allows that from the source's own callback. */
         ll->flush = sd_event_source_disable_unref(ll->flush);
-        if (n)
-                ll->summary(ll, n);
+        return log_limit_take_summary(&ll->limit, now);
+}
+
+void limited_log_done(struct limited_log *ll, limited_log_summary_t summary)
+{
+        (void)summary(NULL, 0, ll);
+        ll->flush = sd_event_source_disable_unref(ll->flush); /* a summary that did not take */
 }

@@ -15,30 +15,48 @@
 
 /*
  * A log limiter with its summary timer: the first line passes, later ones
- * within LOG_LIMIT_USEC are counted, and `summary` writes the count ("N
- * more ...") from a one-shot timer that exists only while a summary is
- * pending, unless the next line that passes carries it first. Refusals,
- * handler failures and limits reached all go through one (superd(8),
- * LOGGING). Zero-initialise, set `summary`; the owner calls
- * limited_log_done() before it goes away.
+ * within LOG_LIMIT_USEC are counted, and the owner's summary writes the
+ * count ("N more ...") from a one-shot timer that exists only while a
+ * summary is pending, unless the next line that passes carries it first.
+ * Refusals, handler failures and limits reached all go through one
+ * (superd(8), LOGGING). Zero-initialise; the owner calls limited_log_done()
+ * before it goes away.
+ *
+ * The summary is not stored here (one pointer less in each of the three
+ * limiters of every service): the owner passes the same summary to every
+ * limited_log_pass() and limited_log_done() of one limiter.
  */
 struct limited_log {
         struct log_limit limit;
-        sd_event_source *flush;                              /* the summary timer, NULL when none is pending */
-        void (*summary)(struct limited_log *ll, uint64_t n); /* writes that n > 0 lines were not written */
+        sd_event_source *flush; /* the summary timer, NULL when none is pending */
 };
 
-/* The struct that holds `ptr`, its `member`: how a summary callback finds the limiter's owner. */
+/*
+ * A limiter's summary: an sd-event time handler whose userdata is the
+ * struct limited_log, so the summary timer calls it directly, and
+ * limited_log_done() calls it with s NULL. It gets the count from
+ * limited_log_take() and, when that is not 0, writes that so many lines
+ * were not written. Returns 0.
+ */
+typedef sd_event_time_handler_t limited_log_summary_t;
+
+/* The struct that holds `ptr`, its `member`: how a summary finds the limiter's owner. */
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /*
  * May a line of ll be written now (the loop time of `e`)? True: write it,
  * with *ret_suppressed (the lines not written since the last one; may be
- * NULL) in it. False: it was counted, and its summary is scheduled on `e`
+ * NULL) in it. False: it was counted, and `summary` is scheduled on `e`
  * (without a timer, for lack of memory, the count comes with the next line
  * that passes).
  */
-bool limited_log_pass(sd_event *e, struct limited_log *ll, uint64_t *ret_suppressed);
+bool limited_log_pass(sd_event *e, struct limited_log *ll, limited_log_summary_t summary, uint64_t *ret_suppressed);
 
-/* ll's owner goes away: write its pending summary now and drop its timer. */
-void limited_log_done(struct limited_log *ll);
+/*
+ * For a summary: the lines of ll not written since the last one (0: nothing
+ * to write), counted as a line written now; drops the summary timer.
+ */
+uint64_t limited_log_take(struct limited_log *ll);
+
+/* ll's owner goes away: write its pending summary now (`summary`, with s NULL) and drop its timer. */
+void limited_log_done(struct limited_log *ll, limited_log_summary_t summary);

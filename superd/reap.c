@@ -36,7 +36,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
         if (!c)
                 return 0;
-        if (limited_log_pass(t->server->event, &c->service->exit_log, &n))
+        if (service_exit_log_pass(c->service, &n))
                 log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = c->service->conf->name, .pid = t->pid },
                             "handler %d ran longer than %u s: sending SIG%s (%llu more in the last %llu s)",
                             (int)t->pid, c->service->conf->timeout, c->term_sent ? "KILL" : "TERM",
@@ -94,7 +94,7 @@ static void log_exit(struct server *srv, struct child *c, const siginfo_t *si, i
 
         if (err)
                 st->count.failed++;
-        if (!log_enabled(level) || (limited && !limited_log_pass(srv->event, &st->exit_log, &n)))
+        if (!log_enabled(level) || (limited && !service_exit_log_pass(st, &n)))
                 return;
         if (n)
                 snprintf(more, sizeof(more), " (%llu more in the last %llu s)", (unsigned long long)n,

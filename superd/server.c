@@ -55,12 +55,15 @@ bool server_at_global_limit(const struct server *srv)
         return srv->max_children && srv->children.n >= srv->max_children;
 }
 
-static void children_limit_summary(struct limited_log *ll, uint64_t n)
+static int children_limit_summary(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        const struct server *srv = container_of(ll, struct server, limit_log);
+        const struct server *srv = container_of(userdata, struct server, limit_log);
+        uint64_t n = limited_log_take(userdata);
 
-        log_notice("max-children (%u) reached %llu more time(s) in the last %llu s", srv->max_children,
-                   (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+        if (n)
+                log_notice("max-children (%u) reached %llu more time(s) in the last %llu s", srv->max_children,
+                           (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+        return 0;
 }
 
 void server_pause_global(struct server *srv, struct listener *l)
@@ -71,7 +74,7 @@ void server_pause_global(struct server *srv, struct listener *l)
                 return;
         if (!srv->limit_reached) {
                 srv->limit_reached = true;
-                if (limited_log_pass(srv->event, &srv->limit_log, &n))
+                if (limited_log_pass(srv->event, &srv->limit_log, children_limit_summary, &n))
                         log_notice("max-children (%u) reached: no service accepts until a handler exits (%llu more "
                                    "time(s) in the last %llu s)",
                                    srv->max_children, (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
@@ -472,7 +475,7 @@ static void server_free(struct server *srv)
                 }
         children_free(&srv->children);
         listener_set_close(srv);
-        limited_log_done(&srv->limit_log);
+        limited_log_done(&srv->limit_log, children_limit_summary);
         if (srv->devnull >= 0)
                 close(srv->devnull);
         sd_event_unref(srv->event);
@@ -480,7 +483,7 @@ static void server_free(struct server *srv)
 
 int run(const struct run_options *o)
 {
-        struct server srv = { .devnull = -1, .listen_set = -1, .limit_log.summary = children_limit_summary };
+        struct server srv = { .devnull = -1, .listen_set = -1 };
         struct upgrade_state up = { .reply_fd = -1 };
         struct config *cfg = NULL;
         bool pidfile_written = false, upgrading, config_kept = false;

@@ -14,34 +14,54 @@
 #include "server.h"
 #include "workers.h"
 
-static void refusal_summary(struct limited_log *ll, uint64_t n)
+static int refusal_summary(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        const struct service_state *st = container_of(ll, struct service_state, refusal_log);
+        const struct service_state *st = container_of(userdata, struct service_state, refusal_log);
+        uint64_t n = limited_log_take(userdata);
 
-        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name },
-                    "%llu more refused in the last %llu s (totals: acl %llu, per-source %llu, rate %llu, proxy %llu)",
-                    (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL, (unsigned long long)st->count.refused_acl,
-                    (unsigned long long)st->count.refused_per_source, (unsigned long long)st->count.refused_rate,
-                    (unsigned long long)st->count.refused_proxy);
+        if (n)
+                log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name },
+                            "%llu more refused in the last %llu s (totals: acl %llu, per-source %llu, rate %llu, "
+                            "proxy %llu)",
+                            (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL,
+                            (unsigned long long)st->count.refused_acl, (unsigned long long)st->count.refused_per_source,
+                            (unsigned long long)st->count.refused_rate, (unsigned long long)st->count.refused_proxy);
+        return 0;
 }
 
-static void exit_summary(struct limited_log *ll, uint64_t n)
+static int exit_summary(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        const struct service_state *st = container_of(ll, struct service_state, exit_log);
+        const struct service_state *st = container_of(userdata, struct service_state, exit_log);
+        uint64_t n = limited_log_take(userdata);
 
-        log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = st->conf->name },
-                    "%llu more handler(s) failed, exited non-zero, were killed or timed out in the last %llu s "
-                    "(total failed to start: %llu)",
-                    (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL, (unsigned long long)st->count.failed);
+        if (n)
+                log_ctx_msg(LOG_WARNING, &(struct log_ctx){ .service = st->conf->name },
+                            "%llu more handler(s) failed, exited non-zero, were killed or timed out in the last %llu s "
+                            "(total failed to start: %llu)",
+                            (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL, (unsigned long long)st->count.failed);
+        return 0;
 }
 
-static void limit_summary(struct limited_log *ll, uint64_t n)
+static int limit_summary(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        const struct service_state *st = container_of(ll, struct service_state, limit_log);
+        const struct service_state *st = container_of(userdata, struct service_state, limit_log);
+        uint64_t n = limited_log_take(userdata);
 
-        log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name },
-                    "max-instances (%u) reached %llu more time(s) in the last %llu s", st->conf->max_instances,
-                    (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+        if (n)
+                log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name },
+                            "max-instances (%u) reached %llu more time(s) in the last %llu s", st->conf->max_instances,
+                            (unsigned long long)n, LOG_LIMIT_USEC / 1000000ULL);
+        return 0;
+}
+
+bool service_exit_log_pass(struct service_state *st, uint64_t *ret_suppressed)
+{
+        return limited_log_pass(st->server->event, &st->exit_log, exit_summary, ret_suppressed);
+}
+
+bool service_limit_log_pass(struct service_state *st, uint64_t *ret_suppressed)
+{
+        return limited_log_pass(st->server->event, &st->limit_log, limit_summary, ret_suppressed);
 }
 
 void service_state_close_listeners(struct service_state *st)
@@ -56,9 +76,9 @@ struct service_state *service_state_unref(struct service_state *st)
                 return NULL;
         service_state_close_listeners(st);
         sd_event_source_disable_unref(st->rate_timer);
-        limited_log_done(&st->refusal_log);
-        limited_log_done(&st->exit_log);
-        limited_log_done(&st->limit_log);
+        limited_log_done(&st->refusal_log, refusal_summary);
+        limited_log_done(&st->exit_log, exit_summary);
+        limited_log_done(&st->limit_log, limit_summary);
         source_table_free(&st->sources);
         if (st->stderr_fd > STDERR_FILENO)
                 close(st->stderr_fd);
@@ -99,9 +119,6 @@ struct service_state *service_state_new(struct server *srv, struct service *conf
         st->conf = conf;
         st->server = srv;
         st->stderr_fd = STDERR_FILENO;
-        st->refusal_log.summary = refusal_summary;
-        st->exit_log.summary = exit_summary;
-        st->limit_log.summary = limit_summary;
         if (source_table_init(&st->sources) < 0 || handler_env_init(&st->env, conf, environ) < 0) {
                 st->conf = NULL; /* the caller still owns conf */
                 service_state_unref(st);
@@ -176,7 +193,7 @@ void service_log_refusal(struct service_state *st, const struct sockaddr_in6 *pe
         uint64_t suppressed;
         char addr[ADDR_STRLEN];
 
-        if (!limited_log_pass(st->server->event, &st->refusal_log, &suppressed))
+        if (!limited_log_pass(st->server->event, &st->refusal_log, refusal_summary, &suppressed))
                 return;
         addr_format_peer(peer, addr, sizeof(addr));
         log_ctx_msg(LOG_NOTICE, &(struct log_ctx){ .service = st->conf->name, .remote = addr },

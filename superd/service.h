@@ -103,6 +103,16 @@ void service_rate_pause(struct service_state *st);
  */
 void service_log_refusal(struct service_state *st, const struct sockaddr_in6 *peer, const char *why);
 
+/*
+ * May a line of st's exit_log (a handler failed to start, exited non-zero,
+ * was killed or timed out) be written now? limited_log_pass() with the
+ * log's summary; *ret_suppressed as there.
+ */
+bool service_exit_log_pass(struct service_state *st, uint64_t *ret_suppressed);
+
+/* The same for st's limit_log (max-instances reached). */
+bool service_limit_log_pass(struct service_state *st, uint64_t *ret_suppressed);
+
 /* Worker slots of st's pools (workers.h), summed over its listeners: what service_state_snapshot() needs room for. */
 size_t service_state_workers(const struct service_state *st);
 
