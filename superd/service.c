@@ -119,7 +119,7 @@ struct service_state *service_state_new(struct server *srv, struct service *conf
         st->conf = conf;
         st->server = srv;
         st->stderr_fd = STDERR_FILENO;
-        if (source_table_init(&st->sources) < 0 || handler_env_init(&st->env, conf, environ) < 0) {
+        if (handler_env_init(&st->env, conf, environ) < 0) {
                 st->conf = NULL; /* the caller still owns conf */
                 service_state_unref(st);
                 return NULL;

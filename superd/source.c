@@ -51,7 +51,7 @@ static void sipround(uint64_t v[4])
 
 /*
  * SipHash-2-4 (Aumasson and Bernstein) of the 16 key bytes: a keyed hash, so
- * without the table's key a client cannot pick addresses that collide. About
+ * without the process's key a client cannot pick addresses that collide. About
  * ten rounds of add-rotate-xor: cheap next to accept() and fork().
  */
 static uint64_t siphash_key(const uint64_t k[2], const struct source_key *key)
@@ -85,24 +85,38 @@ static uint64_t mix64(uint64_t x)
         return x ^ (x >> 31);
 }
 
-int source_table_init(struct source_table *t)
-{
-        *t = (struct source_table){0};
-        if (getrandom(t->key, sizeof(t->key), GRND_NONBLOCK) == (ssize_t)sizeof(t->key))
-                return 0;
+/* The SipHash key of every table in the process; drawn by draw_hash_key() before the first slot is placed. */
+static uint64_t hash_key[2];
+static bool hash_key_drawn;
 
-        /* No entropy yet (early boot) or no getrandom: guessable, but still differs per run and per table. */
+static void draw_hash_key(void)
+{
         struct timespec rt = {0}, mono = {0};
+
+        if (hash_key_drawn)
+                return;
+        hash_key_drawn = true;
+        if (getrandom(hash_key, sizeof(hash_key), GRND_NONBLOCK) == (ssize_t)sizeof(hash_key))
+                return;
+
+        /* No entropy yet (early boot) or no getrandom: guessable, but differs per run (and with ASLR, per address). */
         clock_gettime(CLOCK_REALTIME, &rt);
         clock_gettime(CLOCK_MONOTONIC, &mono);
-        t->key[0] = mix64((uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec) ^ mix64((uint64_t)(uintptr_t)t);
-        t->key[1] = mix64((uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec) ^ mix64((uint64_t)getpid());
-        return 0;
+        hash_key[0] = mix64((uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec) ^
+                      mix64((uint64_t)(uintptr_t)hash_key);
+        hash_key[1] = mix64((uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec) ^ mix64((uint64_t)getpid());
 }
 
-static size_t slot_of(const struct source_table *t, const struct source_key *k)
+/* One allocation per table: its size, its count and the slots. */
+struct source_slots {
+        size_t cap;                 /* a power of two */
+        size_t n;                   /* sources with at least one running handler */
+        struct source_entry slot[]; /* count 0: a free slot */
+};
+
+static size_t slot_of(const struct source_slots *s, const struct source_key *k)
 {
-        return (size_t)siphash_key(t->key, k) & (t->cap - 1);
+        return (size_t)siphash_key(hash_key, k) & (s->cap - 1);
 }
 
 static bool key_eq(const struct source_key *a, const struct source_key *b)
@@ -112,37 +126,42 @@ static bool key_eq(const struct source_key *a, const struct source_key *b)
 
 static struct source_entry *find(const struct source_table *t, const struct source_key *k)
 {
-        if (!t->cap)
+        struct source_slots *s = t->s;
+
+        if (!s)
                 return NULL;
-        for (size_t i = slot_of(t, k); t->slots[i].count; i = (i + 1) & (t->cap - 1))
-                if (key_eq(&t->slots[i].key, k))
-                        return &t->slots[i];
+        for (size_t i = slot_of(s, k); s->slot[i].count; i = (i + 1) & (s->cap - 1))
+                if (key_eq(&s->slot[i].key, k))
+                        return &s->slot[i];
         return NULL;
 }
 
 /* Put e into the first free slot of its chain; the key must not be present and a slot must be free. */
-static void place(struct source_table *t, const struct source_entry *e)
+static void place(struct source_slots *s, const struct source_entry *e)
 {
         size_t i;
 
-        for (i = slot_of(t, &e->key); t->slots[i].count; i = (i + 1) & (t->cap - 1))
+        for (i = slot_of(s, &e->key); s->slot[i].count; i = (i + 1) & (s->cap - 1))
                 ;
-        t->slots[i] = *e;
-        t->n++;
+        s->slot[i] = *e;
+        s->n++;
 }
 
+/* Allocate t's slots (64 at first), or twice as many, and move the entries there. Returns 0 or -ENOMEM. */
 static int grow(struct source_table *t)
 {
-        struct source_table n = {.cap = t->cap ? t->cap * 2 : 64, .key = {t->key[0], t->key[1]}};
+        size_t cap = t->s ? t->s->cap * 2 : 64;
+        struct source_slots *n = calloc(1, sizeof(*n) + cap * sizeof(n->slot[0]));
 
-        n.slots = calloc(n.cap, sizeof(*n.slots));
-        if (!n.slots)
+        if (!n)
                 return -ENOMEM;
-        for (size_t i = 0; i < t->cap; i++)
-                if (t->slots[i].count)
-                        place(&n, &t->slots[i]);
-        free(t->slots);
-        *t = n;
+        draw_hash_key();
+        n->cap = cap;
+        for (size_t i = 0; t->s && i < t->s->cap; i++)
+                if (t->s->slot[i].count)
+                        place(n, &t->s->slot[i]);
+        free(t->s);
+        t->s = n;
         return 0;
 }
 
@@ -163,40 +182,41 @@ int source_acquire(struct source_table *t, const struct source_key *k, unsigned 
                 e->count++;
                 return 0;
         }
-        if ((t->n + 1) * 2 > t->cap) {
+        if (!t->s || (t->s->n + 1) * 2 > t->s->cap) {
                 int r = grow(t);
                 if (r < 0)
                         return r;
         }
-        place(t, &(struct source_entry){.key = *k, .count = 1});
+        place(t->s, &(struct source_entry){.key = *k, .count = 1});
         return 0;
 }
 
 void source_release(struct source_table *t, const struct source_key *k)
 {
         struct source_entry *e = find(t, k);
+        struct source_slots *s = t->s;
         size_t mask, hole;
 
         if (!e || --e->count > 0)
                 return;
 
         /* Backward-shift deletion keeps probe chains intact without tombstones. */
-        mask = t->cap - 1;
-        hole = (size_t)(e - t->slots);
-        for (size_t j = (hole + 1) & mask; t->slots[j].count; j = (j + 1) & mask) {
-                size_t home = slot_of(t, &t->slots[j].key);
+        mask = s->cap - 1;
+        hole = (size_t)(e - s->slot);
+        for (size_t j = (hole + 1) & mask; s->slot[j].count; j = (j + 1) & mask) {
+                size_t home = slot_of(s, &s->slot[j].key);
                 /* Move j into the hole unless its home lies cyclically in (hole, j]. */
                 if (((j - home) & mask) >= ((j - hole) & mask)) {
-                        t->slots[hole] = t->slots[j];
+                        s->slot[hole] = s->slot[j];
                         hole = j;
                 }
         }
-        t->slots[hole] = (struct source_entry){0};
-        t->n--;
+        s->slot[hole] = (struct source_entry){0};
+        s->n--;
 }
 
 void source_table_free(struct source_table *t)
 {
-        free(t->slots);
-        *t = (struct source_table){0};
+        free(t->s);
+        t->s = NULL;
 }

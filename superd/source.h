@@ -30,32 +30,31 @@ struct source_entry {
         unsigned count;
 };
 
+/* The slots of a source_table; private to source.c. */
+struct source_slots;
+
 /*
  * Running handlers per source, for one service. Open addressing with linear
  * probing, power-of-two capacity, at most 1/2 load, backward-shift deletion
  * (no tombstones), like children.c. O(1) per acquire and release; the only
  * allocation is growth, amortised. Slots are hashed with SipHash-2-4 under a
- * per-table random key, so a client choosing its source addresses (easy
- * within an IPv6 /64) cannot aim them all at one probe chain.
+ * random key, so a client choosing its source addresses (easy within an IPv6
+ * /64) cannot aim them all at one probe chain. The key is one per process,
+ * drawn from getrandom(2) at the first acquire of any table; if that fails
+ * (no entropy yet at early boot) it is made of the clocks, the pid and
+ * addresses, guessable, and stays so for the life of the process.
  *
- * An entry lives only while its source has running handlers, so the table
- * holds at most as many entries as the service has handlers (max-instances);
- * it does not shrink. Fields other than n are private; the table owns slots
- * and source_table_free() releases them.
+ * The table is a pointer to one allocation, made at the first acquire: a
+ * service without max-per-source spends 8 bytes on it. An entry lives only
+ * while its source has running handlers, so the table holds at most as many
+ * entries as the service has handlers (max-instances); it does not shrink,
+ * and is kept when it empties, so a steady trickle of connections does not
+ * allocate. Zero-initialise; the table owns its slots and
+ * source_table_free() releases them.
  */
 struct source_table {
-        struct source_entry *slots;
-        size_t cap;      /* a power of two, or 0 before the first acquire */
-        size_t n;        /* sources with at least one running handler */
-        uint64_t key[2]; /* SipHash key, from getrandom(2) */
+        struct source_slots *s; /* NULL until the first acquire */
 };
-
-/*
- * Make t an empty table with a fresh hash key: getrandom(2), or if that
- * fails (no entropy yet at early boot) the clocks, pid and t's address.
- * Allocates nothing (slots come with the first acquire). Returns 0.
- */
-int source_table_init(struct source_table *t);
 
 /* Running handlers counted for k: 0 if none. */
 unsigned source_count(const struct source_table *t, const struct source_key *k);
@@ -65,12 +64,12 @@ unsigned source_count(const struct source_table *t, const struct source_key *k);
  * still counted, so a reload that sets a limit finds the right numbers).
  * Call before spawning; pair every success with one source_release().
  * Returns 0 when counted, -EUSERS when k is at the limit (nothing changed),
- * -ENOMEM when the table could not grow (nothing changed).
+ * -ENOMEM when the table could not be allocated or grow (nothing changed).
  */
 int source_acquire(struct source_table *t, const struct source_key *k, unsigned limit);
 
 /* Count one handler of k less (at reap); the entry goes at 0. No-op if k is absent. Other entries may move. */
 void source_release(struct source_table *t, const struct source_key *k);
 
-/* Free the slots and leave t empty (n = 0); t must be initialised again before reuse. Accepts a zeroed table. */
+/* Free the slots and leave t zeroed, ready for reuse. Accepts a zeroed table. */
 void source_table_free(struct source_table *t);
