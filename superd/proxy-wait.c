@@ -150,6 +150,9 @@ static int on_timeout(sd_event_source *e, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* service_state.proxy_waiting is a uint8_t. */
+_Static_assert(PROXY_WAIT_PER_SERVICE <= UINT8_MAX, "PROXY_WAIT_PER_SERVICE does not fit service_state.proxy_waiting");
+
 /* A free slot for l's service, or NULL when a bound is reached (or no memory). */
 static struct proxy_slot *slot_get(struct server *srv, struct service_state *st)
 {

@@ -36,26 +36,30 @@ struct service_counters {
  * service_state_unref() frees it.
  */
 struct service_state {
-        /* Fields are ordered so that the struct has no holes: one is allocated per service. */
-        struct service *conf;         /* the configuration (owned) */
-        struct server *server;        /* the server it belongs to */
+        /*
+         * One is allocated per service: fields are ordered so that the struct
+         * has no holes, 8-byte ones first, then the 4-byte ones (rate_limit
+         * is packed to 12), then the bytes (200 bytes on 64-bit Linux).
+         */
+        struct service *conf;           /* the configuration (owned) */
+        struct server *server;          /* the server it belongs to */
         unsigned refs;
-        unsigned running;             /* handlers and builtin connections */
-        struct handler_env env;       /* environment of its handlers */
-        int stderr_fd;                /* fd 2 for stderr = log: a journal stream, or superd's stderr */
-        unsigned proxy_waiting;       /* connections waiting for their PROXY header (proxy-wait.h) */
+        unsigned running;               /* handlers and builtin connections */
+        struct handler_env env;         /* environment of its handlers */
         struct service_counters count;
-        struct source_table sources;  /* running handlers per remote address (max-per-source) */
-        struct rate_limit rate;       /* max-rate */
-        sd_event_source *rate_timer;  /* ends a rate pause; lazily created */
+        struct source_table sources;    /* running handlers per remote address (max-per-source) */
+        sd_event_source *rate_timer;    /* ends a rate pause; lazily created */
         struct limited_log refusal_log; /* connections refused before any spawn */
-        struct limited_log exit_log;  /* handlers that failed to start, exited non-zero, were killed or timed out */
-        struct limited_log limit_log; /* max-instances reached */
-        bool set_creds;               /* handlers need other credentials than superd's own */
+        struct limited_log exit_log;    /* handlers that failed to start, exited non-zero, were killed or timed out */
+        struct limited_log limit_log;   /* max-instances reached */
+        struct rate_limit rate;         /* max-rate */
+        int stderr_fd;                  /* fd 2 for stderr = log: a journal stream, or superd's stderr */
+        unsigned n_listeners;
+        uint8_t proxy_waiting;          /* connections waiting for their PROXY header, <= PROXY_WAIT_PER_SERVICE */
+        bool set_creds;                 /* handlers need other credentials than superd's own */
         bool rate_paused;
-        bool limit_reached;           /* max-instances: this episode was logged */
-        size_t n_listeners;
-        struct listener listeners[];  /* one per `listen` entry, same order; in the same allocation */
+        bool limit_reached;             /* max-instances: this episode was logged */
+        struct listener listeners[];    /* one per `listen` entry, same order; in the same allocation */
 };
 
 /*

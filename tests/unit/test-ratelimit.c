@@ -11,6 +11,29 @@
 
 /* ---- rate_limit_exceeded ---- */
 
+Test(rate_limit, packed_to_12_bytes_and_works_at_a_4_byte_boundary)
+{
+        /* As in a service_state: after a 4-byte field, so window_start_usec is not 8-aligned. */
+        struct {
+                uint32_t before;
+                struct rate_limit r;
+                uint32_t after;
+        } s = {.before = 0xaaaaaaaau, .after = 0x55555555u};
+
+        cr_assert_eq(sizeof(struct rate_limit), 12);
+        cr_assert_eq(_Alignof(struct rate_limit), 4);
+        cr_assert_eq(sizeof(s), 20, "no padding around a rate_limit");
+        for (unsigned i = 0; i < 2; i++)
+                cr_assert_not(rate_limit_exceeded(&s.r, T0 + i, 2));
+        cr_assert(rate_limit_exceeded(&s.r, T0 + 2, 2));
+        cr_assert_eq(s.r.window_start_usec, T0);
+        cr_assert_eq(s.r.count, 3);
+        cr_assert_not(rate_limit_exceeded(&s.r, T0 + SEC, 2), "a new window");
+        cr_assert_eq(s.r.window_start_usec, T0 + SEC);
+        cr_assert_eq(s.before, 0xaaaaaaaau, "neighbours untouched");
+        cr_assert_eq(s.after, 0x55555555u, "neighbours untouched");
+}
+
 Test(rate_limit, allows_max_then_exceeds)
 {
         struct rate_limit r = {0};
