@@ -48,7 +48,6 @@ int handler_env_init(struct handler_env *e, const struct service *s, char *const
         int r = -ENOMEM;
 
         e->vars = NULL;
-        e->n_vars = 0;
         e->name = s->name;
         if (n_vars > SERVICE_ENV_MAX)
                 return -E2BIG;
@@ -73,7 +72,6 @@ int handler_env_init(struct handler_env *e, const struct service *s, char *const
                 if (!e->vars)
                         goto out;
                 strv_pack_at(e->vars, v, n);
-                e->n_vars = (unsigned)n;
         }
         r = 0;
 out:
@@ -99,11 +97,14 @@ out:
  */
 static char **start(const struct handler_env *e, struct handler_env_conn *c, char **p)
 {
-        c->envp[0] = path_entry;
-        c->envp[1] = *p;
+        char **slot = c->envp;
+
+        *slot++ = path_entry;
+        *slot++ = *p;
         *p = stpcpy(stpcpy(*p, "SUPERD_SERVICE="), e->name) + 1;
-        memcpy(c->envp + 2, e->vars, e->n_vars * sizeof(char *));
-        return c->envp + 2 + e->n_vars;
+        for (char **v = e->vars; v && *v; v++)
+                *slot++ = *v;
+        return slot;
 }
 
 int handler_env_connect(const struct handler_env *e, struct handler_env_conn *c, const struct sockaddr *remote,
@@ -188,5 +189,4 @@ void handler_env_done(struct handler_env *e)
 {
         free(e->vars); /* its strings too: one block */
         e->vars = NULL;
-        e->n_vars = 0;
 }

@@ -40,9 +40,8 @@ struct handler_env_proxy {
  * block of its own.
  */
 struct handler_env {
-        char **vars;       /* n_vars "NAME=value" entries, NULL when none */
+        char **vars;       /* "NAME=value" entries, NULL-terminated; NULL when none */
         const char *name;  /* the service's name (struct service.name, not owned) */
-        unsigned n_vars;
 };
 
 /* Most entries of a handler's whole envp: PATH, SUPERD_SERVICE, `env` and `pass-env`, every per-connection variable, the final NULL. */
