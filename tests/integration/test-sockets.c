@@ -430,6 +430,77 @@ Test(sockets, unix_abstract_and_seqpacket)
         h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
 }
 
+/* Inode of the listening unix socket bound to NAME ("/file" or "@name") in /proc/net/unix, 0 if none. */
+static unsigned long unix_listen_inode(const char *name)
+{
+        FILE *f = fopen("/proc/net/unix", "re");
+        char line[512], path[256];
+        unsigned long flags, inode, found = 0;
+
+        cr_assert_not_null(f);
+        while (!found && fgets(line, sizeof(line), f))
+                /* Num RefCount Protocol Flags Type St Inode Path; __SO_ACCEPTCON (1 << 16) marks a listener. */
+                if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %255s", &flags, &inode, path) == 3 &&
+                    (flags & (1UL << 16)) && strcmp(path, name) == 0)
+                        found = inode;
+        fclose(f);
+        return found;
+}
+
+/* NAME (a unix:/path or unix:@name listener of service `kept`) answers, with the socket of inode INODE. */
+static void expect_kept(const char *name, unsigned long inode, const char *when)
+{
+        char *out;
+
+        h_assert(unix_listen_inode(name) == inode && h_holds_socket(H.pid, inode),
+                 "%s: the listener %s has socket %lu, not %lu", when, name, unix_listen_inode(name), inode);
+        out = ask_unix(name, SOCK_STREAM);
+        h_assert(strstr(out, "ENV SUPERD_SERVICE=kept\n"), "%s: answer on %s:\n%s", when, name, out);
+        free(out);
+}
+
+/* Unchanged unix listeners, a socket file and an abstract name, keep their sockets across a reload and an upgrade. */
+Test(sockets, unix_listeners_keep_their_sockets_across_reload_and_upgrade)
+{
+        char name[64], *path = h_path("kept.sock");
+        unsigned long file_socket, abstract_socket;
+        struct stat st;
+        ino_t file_ino;
+
+        snprintf(name, sizeof(name), "@superd-kept-%d", (int)getpid());
+        h_main_conf(NULL);
+        h_dropin("u.conf",
+                 "service kept {\n listen = { \"unix:%s\", \"unix:%s\" }\n exec = { \"%s\" }\n user = \"%s\"\n}\n",
+                 path, name, getenv("CONNECTION_INFO"), H.user);
+        h_start_ready(NULL);
+        file_socket = unix_listen_inode(path);
+        abstract_socket = unix_listen_inode(name);
+        h_assert(file_socket && abstract_socket, "not listening: %s %lu, %s %lu", path, file_socket, name,
+                 abstract_socket);
+        h_assert(lstat(path, &st) == 0, "no socket file %s", path);
+        file_ino = st.st_ino;
+        expect_kept(path, file_socket, "at start");
+        expect_kept(name, abstract_socket, "at start");
+
+        /* A reload that adds a service: the plan compares the kept entries with those of a new configuration. */
+        h_dropin("v.conf", "service other {\n listen = { \"unix:%s\" }\n exec = { \"%s\" }\n user = \"%s\"\n}\n",
+                 h_path("other.sock"), getenv("CONNECTION_INFO"), H.user);
+        kill(H.pid, SIGHUP);
+        h_assert(h_wait_log("reloaded:", 1, 5000), "no reload");
+        expect_kept(path, file_socket, "after the reload");
+        expect_kept(name, abstract_socket, "after the reload");
+
+        /* An upgrade: the blob carries them, the new image takes them over. */
+        kill(H.pid, SIGUSR2);
+        h_assert(h_wait_log("superd: upgraded: superd ", 1, 5000), "no upgrade after SIGUSR2");
+        expect_kept(path, file_socket, "after the upgrade");
+        expect_kept(name, abstract_socket, "after the upgrade");
+        h_assert(lstat(path, &st) == 0 && st.st_ino == file_ino, "the socket file %s was replaced", path);
+
+        h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
+        h_assert(lstat(path, &st) < 0 && errno == ENOENT, "%s must be removed at stop", path);
+}
+
 Test(sockets, unix_dgram_wait)
 {
         char *path = h_path("d.sock"), *client = h_path("client.sock"), out[1024];
@@ -565,6 +636,39 @@ Test(sockets, adopts_passed_sockets_by_address)
         fd = h_connect(AF_INET, stray);
         h_assert(fd < 0, "the unmatched passed socket on %u still accepts", stray);
         h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
+}
+
+Test(sockets, adopts_passed_unix_sockets_by_address)
+{
+        const char *activate = "/usr/bin/systemd-socket-activate";
+        char name[64], *path = h_path("passed.sock"), *out, *log, *file_line, *abstract_line;
+        struct stat st;
+
+        cr_assert(access(activate, X_OK) == 0, "systemd-socket-activate is missing (package systemd)");
+        snprintf(name, sizeof(name), "@superd-passed-%d", (int)getpid());
+        h_main_conf(NULL);
+        h_dropin("a.conf",
+                 "service passed {\n listen = { \"unix:%s\", \"unix:%s\" }\n exec = { \"%s\" }\n user = \"%s\"\n}\n",
+                 path, name, getenv("CONNECTION_INFO"), H.user);
+        const char *argv[] = {activate, "-l", path, "-l", name, h_superd(), "-f", "-c", H.conf, NULL};
+        h_spawn_as_superd(argv, NULL);
+        h_assert(h_wait_log("Listening on", 2, H_START_MS), "systemd-socket-activate did not listen");
+        out = ask_unix(path, SOCK_STREAM);
+        h_assert(strstr(out, "ENV SUPERD_SERVICE=passed\n"), "answer on the passed socket file:\n%s", out);
+        free(out);
+        h_assert(h_wait_log("superd: ready:", 1, H_START_MS), "superd did not get ready");
+        out = ask_unix(name, SOCK_STREAM);
+        h_assert(strstr(out, "ENV SUPERD_SERVICE=passed\n"), "answer on the passed abstract socket:\n%s", out);
+        free(out);
+
+        log = h_log();
+        file_line = h_format("adopted the passed socket for unix:%s\n", path);
+        abstract_line = h_format("adopted the passed socket for unix:%s\n", name);
+        h_assert(strstr(log, file_line) && strstr(log, abstract_line), "both passed sockets must be adopted");
+        h_assert(!strstr(log, "matches no listen entry"), "a passed unix socket matched no entry");
+        free(log);
+        h_assert(h_stop(NULL) == 0, "superd did not stop cleanly");
+        h_assert(lstat(path, &st) == 0, "%s was passed, not bound by superd: not its to remove", path);
 }
 
 /* ---- wait mode across a reload ---- */

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of activation.c: which passed socket serves which listen entry (pure matching). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -107,4 +111,52 @@ Test(activation, take_hands_out_each_socket_once)
         cr_assert_eq(activation_take(&a, SOCK_STREAM, &w), -1, "only once");
         close(fds[0]);
         close(fds[1]);
+}
+
+/* A socket of TYPE bound to the unix address TEXT ("unix:/path" or "unix:@name"), as activation_collect() sees it. */
+static struct adopted_fd passed_unix(const char *text, int type)
+{
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        const char *path = text + strlen("unix:");
+        size_t n = strlen(path);
+        socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '@' ? 0 : 1));
+        struct adopted_fd p = {.fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0), .type = type};
+
+        cr_assert_geq(p.fd, 0);
+        memcpy(un.sun_path, path, n);
+        if (path[0] == '@')
+                un.sun_path[0] = '\0';
+        cr_assert_eq(bind(p.fd, (struct sockaddr *)&un, len), 0, "bind %s: %s", text, strerror(errno));
+        p.len = sizeof(p.sa);
+        cr_assert_eq(getsockname(p.fd, (struct sockaddr *)&p.sa, &p.len), 0);
+        return p;
+}
+
+Test(activation, bound_unix_sockets_match_their_entries)
+{
+        char dir[] = "/tmp/superd-activation-XXXXXX", file[64], abstract[64], other[64];
+        struct listen_addr wf, wa, wo, ip = want("127.0.0.1:7");
+        struct adopted_fd f, a;
+
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(file, sizeof(file), "unix:%s/s.sock", dir);
+        snprintf(other, sizeof(other), "unix:%s/t.sock", dir);
+        snprintf(abstract, sizeof(abstract), "unix:@superd-activation-%d", (int)getpid());
+        f = passed_unix(file, SOCK_STREAM);
+        a = passed_unix(abstract, SOCK_DGRAM);
+        wf = want(file);
+        wa = want(abstract);
+        wo = want(other);
+
+        cr_assert(activation_matches(&f, SOCK_STREAM, &wf));
+        cr_assert(activation_matches(&a, SOCK_DGRAM, &wa));
+        cr_assert_not(activation_matches(&f, SOCK_STREAM, &wo), "another path");
+        cr_assert_not(activation_matches(&f, SOCK_STREAM, &wa), "a file is not an abstract name");
+        cr_assert_not(activation_matches(&a, SOCK_DGRAM, &wf));
+        cr_assert_not(activation_matches(&a, SOCK_STREAM, &wa), "another type");
+        cr_assert_not(activation_matches(&f, SOCK_STREAM, &ip));
+        close(f.fd);
+        close(a.fd);
+        unlink(file + strlen("unix:"));
+        rmdir(dir);
 }

@@ -52,6 +52,26 @@ Test(fdstore, names_are_valid_stable_and_distinct)
         cr_assert(strncmp(names[1], "superd-udp-127.0.0.1_7", 22) == 0, "%s", names[1]);
 }
 
+/*
+ * systemd keeps the stored sockets under these names across a restart, and
+ * the next image looks them up by name: a name must never change, the hash
+ * included (it covers the socket address as bind(2) gets it). Pinned.
+ */
+Test(fdstore, names_are_pinned)
+{
+        char buf[FDSTORE_NAME_MAX];
+
+        cr_assert_str_eq(name_of("127.0.0.1:7", SOCK_STREAM, buf), "superd-tcp-127.0.0.1_7-c7cf3180dfe677fd");
+        cr_assert_str_eq(name_of("*:7", SOCK_DGRAM, buf), "superd-udp-*[__]_7-45a00bca3e55037f");
+        cr_assert_str_eq(name_of("[::1]:7", SOCK_STREAM, buf), "superd-tcp-[__1]_7-6af40ef83ef48e78");
+        cr_assert_str_eq(name_of("unix:/run/superd/x.sock", SOCK_STREAM, buf),
+                         "superd-unix-unix__run_superd_x.sock-8fcc2f2997e40742");
+        cr_assert_str_eq(name_of("unix:/run/a:b", SOCK_DGRAM, buf), "superd-unix-dgram-unix__run_a_b-c466321a177597ac");
+        cr_assert_str_eq(name_of("unix:@superd/abs", SOCK_SEQPACKET, buf),
+                         "superd-unix-seqpacket-unix_@superd_abs-808537a8e47700a1");
+        cr_assert_str_eq(name_of("unix:@abstract", SOCK_STREAM, buf), "superd-unix-unix_@abstract-673da69150ad3ac9");
+}
+
 Test(fdstore, long_unix_path_fits)
 {
         char path[120], buf[FDSTORE_NAME_MAX];

@@ -254,3 +254,65 @@ Test(upgrade_blob, unsealed_file_is_refused)
         free(text);
         upgrade_state_free(&s);
 }
+
+/*
+ * A blob as superd images before and after listen addresses shrank in
+ * memory write it (a unix path, an abstract name, a dual-stack wildcard):
+ * the previous image reads what this one writes and the other way round
+ * only while the socket addresses travel as the same bytes.
+ */
+static const char previous_blob[] =
+        "{\"magic\":\"superd-upgrade\",\"version\":1,\"from\":\"superd 0.9\",\"requested_usec\":1,\"reply_fd\":-1,"
+        "\"config_main_len\":0,\"config_services_len\":0,\"config_retired_len\":0,\"listeners\":["
+        "{\"fd\":3,\"service\":\"p\",\"addr\":\"01002f72756e2f7375706572642f782e736f636b00\",\"dual_stack\":false,"
+        "\"type\":1,\"options\":\"0,0,0,0,-1,-1,666\",\"builtin\":false,\"adopted\":false,\"file_dev\":1,"
+        "\"file_ino\":2},"
+        "{\"fd\":4,\"service\":\"a\",\"addr\":\"0100007375706572642f616273\",\"dual_stack\":false,\"type\":5,"
+        "\"options\":\"0,0,0,0,-1,-1,666\",\"builtin\":false,\"adopted\":false,\"file_dev\":0,\"file_ino\":0},"
+        "{\"fd\":5,\"service\":\"w\",\"addr\":\"0a000007000000000000000000000000000000000000000000000000\","
+        "\"dual_stack\":true,\"type\":2,\"options\":\"0,0,0,0,-1,-1,0\",\"builtin\":true,\"adopted\":false,"
+        "\"file_dev\":0,\"file_ino\":0}],\"handlers\":[],\"services\":[],\"connections\":[]}";
+
+static const char *const previous_addrs[] = {"unix:/run/superd/x.sock", "unix:@superd/abs", "*:7"};
+
+Test(upgrade_blob, previous_image_blob_reads_and_is_written_the_same)
+{
+        static const int types[] = {SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM};
+        const struct socket_options unix_options = {
+            .socket_mode = 0666, .socket_uid = (uid_t)-1, .socket_gid = (gid_t)-1};
+        struct upgrade_state r, s = {.reply_fd = -1, .requested_usec = 1};
+        size_t len;
+        char *text;
+
+        cr_assert_eq(upgrade_parse(previous_blob, strlen(previous_blob), &r), 0);
+        cr_assert_eq(r.n_listeners, 3);
+        for (size_t i = 0; i < 3; i++) {
+                struct listen_addr want = addr(previous_addrs[i]);
+                cr_assert(addr_equal(&r.listeners[i].addr, &want), "listener %zu is not %s", i, previous_addrs[i]);
+                cr_assert_eq(r.listeners[i].socket_type, types[i]);
+                cr_assert_eq(r.listeners[i].fd, (int)i + 3);
+        }
+        cr_assert(r.listeners[2].addr.dual_stack);
+        cr_assert_eq(r.listeners[0].file.ino, 2);
+
+        s.from = strdup("superd 0.9");
+        s.config_main = strdup("");
+        s.config_services = strdup("");
+        s.config_retired = strdup("");
+        s.n_listeners = 3;
+        s.listeners = calloc(3, sizeof(*s.listeners));
+        for (size_t i = 0; i < 3; i++)
+                s.listeners[i] = (struct upgrade_listener){.fd = (int)i + 3,
+                                                           .service = strdup(i == 0 ? "p" : i == 1 ? "a" : "w"),
+                                                           .addr = addr(previous_addrs[i]),
+                                                           .socket_type = types[i],
+                                                           .options = unix_options};
+        s.listeners[0].file = (struct socket_file){.dev = 1, .ino = 2};
+        s.listeners[2].builtin = true;
+        s.listeners[2].options.socket_mode = 0;
+        text = format(&s, &len);
+        cr_assert_str_eq(text, previous_blob, "the blob is not written as the previous image wrote it");
+        free(text);
+        upgrade_state_free(&s);
+        upgrade_state_free(&r);
+}
