@@ -50,25 +50,24 @@ int activation_collect(struct activation *a)
 
 bool activation_matches(const struct adopted_fd *p, int type, const struct listen_addr *want)
 {
-        const struct sockaddr_in6 *w6 = (const struct sockaddr_in6 *)&want->sa;
-        const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&p->sa;
-        const struct sockaddr_in *w4 = (const struct sockaddr_in *)&want->sa;
-        const struct sockaddr_in *p4 = (const struct sockaddr_in *)&p->sa;
+        const struct sockaddr_in6 *w6 = &want->in6, *p6 = (const struct sockaddr_in6 *)&p->sa;
+        const struct sockaddr_in *w4 = &want->in, *p4 = (const struct sockaddr_in *)&p->sa;
+        union listen_sockaddr w;
 
         if (p->type != type)
                 return false;
         if (want->dual_stack && p->sa.ss_family == AF_INET)
                 return p4->sin_port == w6->sin6_port && p4->sin_addr.s_addr == htonl(INADDR_ANY);
-        if (p->sa.ss_family != want->sa.ss_family)
+        if (p->sa.ss_family != want->family)
                 return false;
-        switch (want->sa.ss_family) {
+        switch (want->family) {
         case AF_INET:
                 return p4->sin_port == w4->sin_port && p4->sin_addr.s_addr == w4->sin_addr.s_addr;
         case AF_INET6:
                 return p6->sin6_port == w6->sin6_port && IN6_ARE_ADDR_EQUAL(&p6->sin6_addr, &w6->sin6_addr) &&
                        p6->sin6_scope_id == w6->sin6_scope_id;
         default: /* AF_UNIX: the path, or the abstract name, byte for byte */
-                return p->len == want->len && memcmp(&p->sa, &want->sa, want->len) == 0;
+                return p->len == want->len && memcmp(&p->sa, addr_sockaddr(want, &w), want->len) == 0;
         }
 }
 

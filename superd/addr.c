@@ -40,33 +40,32 @@ static int parse_port(const char *s, in_port_t *ret, const char **ret_error)
         return 0;
 }
 
-/* "unix:/path" (a file) or "unix:@name" (Linux abstract namespace, no file). */
+/*
+ * "unix:/path" (a file) or "unix:@name" (Linux abstract namespace, no file):
+ * kept as the text itself, the socket address is built where one is needed.
+ */
 static int parse_unix(const char *path, struct listen_addr *ret, const char **ret_error)
 {
-        struct sockaddr_un *un = (struct sockaddr_un *)&ret->sa;
-        size_t n = strlen(path);
+        size_t n = strlen(path), room = sizeof(((struct sockaddr_un *)NULL)->sun_path);
 
-        un->sun_family = AF_UNIX;
         if (path[0] == '@') {
-                if (n < 2 || n > sizeof(un->sun_path)) {
+                if (n < 2 || n > room) {
                         *ret_error = "abstract socket name must be 1-107 bytes";
                         return -EINVAL;
                 }
                 /* Abstract names are the bytes after a leading NUL, without a terminator. */
-                memcpy(un->sun_path + 1, path + 1, n - 1);
                 ret->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-                return 0;
-        }
-        if (path[0] != '/') {
+        } else if (path[0] != '/') {
                 *ret_error = "expected unix:/absolute/path or unix:@name";
                 return -EINVAL;
-        }
-        if (n >= sizeof(un->sun_path)) {
+        } else if (n >= room) {
                 *ret_error = "socket path too long (107 bytes at most)";
                 return -EINVAL;
+        } else {
+                ret->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
         }
-        memcpy(un->sun_path, path, n + 1);
-        ret->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        ret->un.family = AF_UNIX;
+        ret->un.path = path;
         return 0;
 }
 
@@ -99,7 +98,7 @@ int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error
                 r = parse_port(port, &p, ret_error);
                 if (r < 0)
                         return r;
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ret->sa;
+                struct sockaddr_in6 *s6 = &ret->in6;
                 if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
                         *ret_error = "invalid IPv6 address";
                         return -EINVAL;
@@ -131,7 +130,7 @@ int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error
                 return r;
 
         if (hlen == 0 || strcmp(host, "*") == 0) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ret->sa;
+                struct sockaddr_in6 *s6 = &ret->in6;
                 s6->sin6_family = AF_INET6;
                 s6->sin6_addr = in6addr_any;
                 s6->sin6_port = p;
@@ -139,7 +138,7 @@ int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error
                 ret->dual_stack = true;
                 return 0;
         }
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ret->sa;
+        struct sockaddr_in *s4 = &ret->in;
         if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
                 *ret_error = "invalid IPv4 address (hosts must be numeric)";
                 return -EINVAL;
@@ -196,18 +195,95 @@ char *addr_format(const struct sockaddr *sa, char *buf, size_t size)
         return buf;
 }
 
+const struct sockaddr *addr_sockaddr(const struct listen_addr *a, union listen_sockaddr *buf)
+{
+        const char *path = a->un.path;
+        size_t n;
+
+        switch (a->family) {
+        case AF_INET:
+                buf->in = a->in;
+                break;
+        case AF_INET6:
+                buf->in6 = a->in6;
+                break;
+        case AF_UNIX:
+                /* "/file" with its NUL, or "@name" as a NUL and the name: len says how many bytes. */
+                n = a->len - offsetof(struct sockaddr_un, sun_path);
+                buf->un = (struct sockaddr_un){.sun_family = AF_UNIX}; /* a name then ends as a string too */
+                memcpy(buf->un.sun_path, path, n);
+                if (path[0] == '@')
+                        buf->un.sun_path[0] = '\0';
+                break;
+        default: /* none that addr_parse() yields: the family alone, and zeros */
+                *buf = (union listen_sockaddr){.sa.sa_family = a->family};
+                break;
+        }
+        return &buf->sa;
+}
+
+int addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, bool dual_stack, struct listen_addr *ret,
+                       char **ret_path)
+{
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+        bool valid;
+        char *path;
+
+        *ret = (struct listen_addr){0};
+        *ret_path = NULL;
+        switch (len < sizeof(sa_family_t) ? AF_UNSPEC : sa->sa_family) {
+        case AF_INET:
+                valid = len == sizeof(struct sockaddr_in) && !dual_stack;
+                break;
+        case AF_INET6:
+                valid = len == sizeof(struct sockaddr_in6);
+                break;
+        case AF_UNIX:
+                /* A file: '/', the path and its NUL, no other. A name: a NUL, then 1-107 bytes but NUL. */
+                valid = len <= sizeof(struct sockaddr_un) && n >= 2 && !dual_stack &&
+                        (un->sun_path[0] == '\0' ? !memchr(un->sun_path + 1, '\0', n - 1)
+                                                 : un->sun_path[0] == '/' && strnlen(un->sun_path, n) == n - 1);
+                break;
+        default:
+                valid = false;
+                break;
+        }
+        if (!valid)
+                return -EINVAL;
+        if (sa->sa_family == AF_UNIX) {
+                /* The text addr_parse() reads: "/file", or '@' and the name. */
+                path = malloc(n + 1);
+                if (!path)
+                        return -ENOMEM;
+                memcpy(path, un->sun_path, n);
+                path[n] = '\0';
+                if (path[0] == '\0')
+                        path[0] = '@';
+                ret->un.family = AF_UNIX;
+                ret->un.path = *ret_path = path;
+        } else {
+                memcpy(&ret->in6, sa, len);
+        }
+        ret->len = len;
+        ret->dual_stack = dual_stack;
+        return 0;
+}
+
 bool addr_equal(const struct listen_addr *a, const struct listen_addr *b)
 {
-        return a->len == b->len && a->dual_stack == b->dual_stack && memcmp(&a->sa, &b->sa, a->len) == 0;
+        return addr_compare(a, b) == 0;
 }
 
 int addr_compare(const struct listen_addr *a, const struct listen_addr *b)
 {
+        union listen_sockaddr x, y;
+
         if (a->len != b->len)
                 return a->len < b->len ? -1 : 1;
         if (a->dual_stack != b->dual_stack)
                 return a->dual_stack ? 1 : -1;
-        return memcmp(&a->sa, &b->sa, a->len);
+        return memcmp(addr_sockaddr(a, &x), addr_sockaddr(b, &y), a->len);
 }
 
 char *addr_format_peer(const struct sockaddr_in6 *peer, char *buf, size_t size)

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "strv.h"
 
@@ -28,12 +27,11 @@ bool check_combination(struct config_report *r, const struct service *s)
         unsigned errors = r->n_errors;
 
         for (size_t i = 0; i < s->n_listen; i++) {
-                const struct sockaddr_un *un = (const struct sockaddr_un *)&s->listen[i].sa;
-                int family = s->listen[i].sa.ss_family;
+                int family = s->listen[i].family;
                 ip |= family != AF_UNIX;
                 ip6 |= family == AF_INET6;
                 unix_any |= family == AF_UNIX;
-                unix_file |= family == AF_UNIX && un->sun_path[0] == '/';
+                unix_file |= family == AF_UNIX && s->listen[i].un.path[0] == '/';
         }
 #define BAD(...) config_report(r, s->file, (int)s->line, "service '%s': " __VA_ARGS__)
         if (s->socket_type == SOCK_SEQPACKET && ip)
@@ -142,7 +140,7 @@ struct listen_ref {
 /* Two listeners clash when they share an address in one namespace: TCP, UDP, or unix (any type). */
 static int namespace_of(const struct listen_ref *r)
 {
-        if (r->svc->listen[r->i].sa.ss_family == AF_UNIX)
+        if (r->svc->listen[r->i].family == AF_UNIX)
                 return 0;
         return r->svc->socket_type == SOCK_DGRAM ? 1 : 2;
 }
@@ -154,7 +152,7 @@ static int compare_listen_refs(const void *a, const void *b)
         int r = namespace_of(x) - namespace_of(y);
 
         if (r == 0)
-                r = p->len != q->len ? (p->len < q->len ? -1 : 1) : memcmp(&p->sa, &q->sa, p->len);
+                r = addr_compare(p, q);
 
         return r ? r : (x->order < y->order ? -1 : x->order > y->order);
 }

@@ -400,7 +400,10 @@ cfg_opt_t *keys_options(cfg_callback_t parse)
 
 /* ---- parsing ---- */
 
-/* listen entries as libconfuse keeps them: the address, and the text for messages and -t. */
+/*
+ * listen entries as libconfuse keeps them: the address, and the text for
+ * messages and -t, parsed in place (a unix address points into it).
+ */
 struct listen_entry {
         struct listen_addr addr;
         char text[];
@@ -468,12 +471,10 @@ int keys_parse(const struct key_site *site, const char *key, unsigned index, con
                 struct listen_entry *e = malloc(sizeof(*e) + strlen(value) + 1);
                 if (!e)
                         REPORT(site, "out of memory");
-                else if (addr_parse(value, &e->addr, &why) < 0) {
+                else if (addr_parse(strcpy(e->text, value), &e->addr, &why) < 0) {
                         REPORT(site, "listen: '%s': %s", value, why);
                         e->addr.len = 0; /* bad, reported here: keys_apply() refuses the section */
                 }
-                if (e)
-                        strcpy(e->text, value);
                 *(void **)result = e;
                 return 0;
         }
@@ -548,7 +549,11 @@ static long long number_get(const struct key *k, const struct service *s)
 /*
  * Make s->listen one block of n addresses copied from addrs, then the n + 1
  * pointers of s->listen_text, then copies of the n texts (one allocation per
- * service instead of 2 + n; service_free() frees the block). Returns 0 or -ENOMEM.
+ * service instead of 2 + n; service_free() frees the block). A unix address
+ * holds no socket address of its own but points into its text (addr.h):
+ * texts[i] must be the text addrs[i] was parsed from, and the copy points
+ * into the copied text, so the block is whole by itself. For one
+ * "127.0.0.1:PORT" entry: 40 + 2 * 8 + 16 = 72 bytes. Returns 0 or -ENOMEM.
  */
 _Static_assert(sizeof(struct listen_addr) % _Alignof(char *) == 0, "listen_text follows the addresses in one block");
 
@@ -559,9 +564,12 @@ static int listen_set(struct service *s, size_t n, const struct listen_addr *con
         s->listen = malloc(n * sizeof(*s->listen) + strv_packed_size(v, n));
         if (!s->listen)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                s->listen[i] = *addrs[i];
         s->listen_text = strv_pack_at(s->listen + n, v, n);
+        for (size_t i = 0; i < n; i++) {
+                s->listen[i] = *addrs[i];
+                if (addrs[i]->len && addrs[i]->family == AF_UNIX)
+                        s->listen[i].un.path = s->listen_text[i] + (addrs[i]->un.path - texts[i]);
+        }
         s->n_listen = n;
         return 0;
 }

@@ -58,7 +58,8 @@ struct service {
 
         int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
         struct listen_addr *listen; /* one block with listen_text and its strings (config-keys.c) */
-        char **listen_text;  /* listen entries as written, same order, NULL-terminated; inside the listen block */
+        char **listen_text;  /* listen entries as written, same order, NULL-terminated; inside the listen block,
+                                where a unix listen_addr's path points (addr.h) */
         /*
          * Worker pools (workers.h, DESIGN.md §2): 0 when `workers` is not
          * given (today's wait mode, as `workers = 1`), else 1..WORKERS_MAX,

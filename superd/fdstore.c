@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -44,20 +43,21 @@ static uint64_t hash(const void *data, size_t len, uint64_t h)
 
 char *fdstore_name(const struct listen_addr *a, int type, char *buf, size_t size)
 {
-        const char *proto = a->sa.ss_family == AF_UNIX ? (type == SOCK_DGRAM       ? "unix-dgram"
-                                                          : type == SOCK_SEQPACKET ? "unix-seqpacket"
-                                                                                   : "unix")
-                            : type == SOCK_DGRAM       ? "udp"
-                                                       : "tcp";
+        const char *proto = a->family == AF_UNIX ? (type == SOCK_DGRAM       ? "unix-dgram"
+                                                    : type == SOCK_SEQPACKET ? "unix-seqpacket"
+                                                                             : "unix")
+                            : type == SOCK_DGRAM ? "udp"
+                                                 : "tcp";
+        union listen_sockaddr sa_buf;
+        const struct sockaddr *sa = addr_sockaddr(a, &sa_buf);
         char text[ADDR_STRLEN];
         size_t n;
         bool changed = false;
 
-        addr_format((const struct sockaddr *)&a->sa, text, sizeof(text));
-        if (a->sa.ss_family == AF_UNIX) {
-                /* An abstract name may hold any byte: never trust the text, hash the address itself. */
-                changed = ((const struct sockaddr_un *)&a->sa)->sun_path[0] == '\0';
-        }
+        addr_format(sa, text, sizeof(text));
+        /* An abstract name may hold any byte: never trust the text, hash the address itself. */
+        if (a->family == AF_UNIX)
+                changed = a->un.path[0] == '@';
         n = (size_t)snprintf(buf, size, "%s%s-%s%s", FDSTORE_NAME_PREFIX, proto, a->dual_stack ? "*" : "", text);
         if (n >= size)
                 n = size - 1;
@@ -70,7 +70,8 @@ char *fdstore_name(const struct listen_addr *a, int type, char *buf, size_t size
         }
         /* '_' may stand for ':' or '/': keep the name unique with a hash when anything was replaced or cut. */
         if (changed || n + 1 >= size || n > 200) {
-                uint64_t h = hash(&a->sa, a->len, 0xcbf29ce484222325ULL);
+                /* The bytes bind(2) gets, as ever: a name must not change with how superd holds addresses. */
+                uint64_t h = hash(sa, a->len, 0xcbf29ce484222325ULL);
                 h = hash(&a->dual_stack, 1, hash(&type, sizeof(type), h));
                 if (n > 200)
                         n = 200;

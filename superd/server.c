@@ -138,9 +138,8 @@ void server_collect_builtin_ports(struct server *srv, struct service_state **ser
                 if (!svc->builtin || svc->socket_type != SOCK_DGRAM)
                         continue;
                 for (size_t j = 0; j < svc->n_listen; j++) {
-                        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&svc->listen[j].sa;
-                        /* sin_port and sin6_port share their offset. */
-                        ports[count++] = ntohs(a->sin6_port);
+                        const struct listen_addr *a = &svc->listen[j];
+                        ports[count++] = ntohs(a->family == AF_INET ? a->in.sin_port : a->in6.sin6_port);
                 }
         }
         free(srv->builtin_ports);

@@ -25,9 +25,7 @@ bool socket_options_equal(const struct socket_options *a, const struct socket_op
 /* The path of a unix:/path address, or NULL for abstract and IP addresses. */
 static const char *unix_path(const struct listen_addr *a)
 {
-        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->sa;
-
-        return un->sun_family == AF_UNIX && un->sun_path[0] == '/' ? un->sun_path : NULL;
+        return a->family == AF_UNIX && a->un.path[0] == '/' ? a->un.path : NULL;
 }
 
 /* The file of an AF_UNIX address (absolute or relative), or NULL for abstract, unnamed and IP addresses. */
@@ -310,15 +308,15 @@ static int base_type(int type)
 
 int socket_listen(const struct listen_addr *a, int type, const struct socket_options *o, struct socket_file *ret_file)
 {
+        union listen_sockaddr sa;
         int fd;
 
         if (ret_file)
                 *ret_file = (struct socket_file){ 0 };
         type = base_type(type);
-        fd = open_one((const struct sockaddr *)&a->sa, a->len, type, o, ret_file);
+        fd = open_one(addr_sockaddr(a, &sa), a->len, type, o, ret_file);
         if (fd == -EAFNOSUPPORT && a->dual_stack) {
-                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;
-                struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = s6->sin6_port,
+                struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = a->in6.sin6_port,
                                           .sin_addr.s_addr = htonl(INADDR_ANY) };
                 fd = open_one((const struct sockaddr *)&s4, sizeof(s4), type, o, ret_file);
         }

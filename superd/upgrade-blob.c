@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -21,8 +20,10 @@
 
 void upgrade_state_free(struct upgrade_state *s)
 {
-        for (size_t i = 0; i < s->n_listeners; i++)
+        for (size_t i = 0; i < s->n_listeners; i++) {
                 free(s->listeners[i].service);
+                free(s->listeners[i].path);
+        }
         for (size_t i = 0; i < s->n_handlers; i++)
                 free(s->handlers[i].service);
         for (size_t i = 0; i < s->n_services; i++)
@@ -116,6 +117,7 @@ static void put_options(json_object *j, const struct socket_options *o, bool *ok
 static json_object *listener_object(const struct upgrade_listener *l, bool *ok)
 {
         json_object *j = json_object_new_object();
+        union listen_sockaddr sa;
 
         if (!j) {
                 *ok = false;
@@ -123,7 +125,8 @@ static json_object *listener_object(const struct upgrade_listener *l, bool *ok)
         }
         put_int(j, "fd", l->fd, ok);
         put_str(j, "service", l->service, ok);
-        put_hex(j, "addr", &l->addr.sa, l->addr.len, ok);
+        /* The socket address, as every image has written it (unix: built from the path). */
+        put_hex(j, "addr", addr_sockaddr(&l->addr, &sa), l->addr.len, ok);
         put_bool(j, "dual_stack", l->addr.dual_stack, ok);
         put_int(j, "type", l->socket_type, ok);
         put_options(j, &l->options, ok);
@@ -399,30 +402,20 @@ static json_object *get_array(struct reader *rd, json_object *o, const char *key
         return rd->ok ? a : NULL;
 }
 
-/* A listen address as socket_listen() binds it: a known family, its length. */
-static bool addr_valid(const struct listen_addr *a)
-{
-        switch (a->sa.ss_family) {
-        case AF_INET:
-                return a->len == sizeof(struct sockaddr_in) && !a->dual_stack;
-        case AF_INET6:
-                return a->len == sizeof(struct sockaddr_in6);
-        case AF_UNIX:
-                return a->len > offsetof(struct sockaddr_un, sun_path) && a->len <= sizeof(struct sockaddr_un) &&
-                       !a->dual_stack;
-        default:
-                return false;
-        }
-}
-
 static void read_listener(struct reader *rd, json_object *j, struct upgrade_listener *l)
 {
+        union listen_sockaddr sa;
+        socklen_t sa_len;
+        bool dual_stack;
         json_object *o;
 
         l->fd = (int)get_int(rd, j, "fd", 3, UPGRADE_FD_MAX);
         l->service = get_str(rd, j, "service", UPGRADE_STRING_MAX, false);
-        l->addr.len = (socklen_t)get_hex(rd, j, "addr", &l->addr.sa, sizeof(l->addr.sa));
-        l->addr.dual_stack = get_bool(rd, j, "dual_stack");
+        sa_len = (socklen_t)get_hex(rd, j, "addr", &sa, sizeof(sa));
+        dual_stack = get_bool(rd, j, "dual_stack");
+        /* A listen address as socket_listen() binds it: a known family, its length (addr_from_sockaddr()). */
+        if (rd->ok && addr_from_sockaddr(&sa.sa, sa_len, dual_stack, &l->addr, &l->path) < 0)
+                rd->ok = false;
         l->socket_type = (int)get_int(rd, j, "type", SOCK_STREAM, SOCK_SEQPACKET);
         if (l->socket_type != SOCK_STREAM && l->socket_type != SOCK_DGRAM && l->socket_type != SOCK_SEQPACKET)
                 rd->ok = false;
@@ -456,8 +449,6 @@ static void read_listener(struct reader *rd, json_object *j, struct upgrade_list
         l->adopted = get_bool(rd, j, "adopted");
         l->file.dev = (dev_t)get_u64(rd, j, "file_dev");
         l->file.ino = (ino_t)get_u64(rd, j, "file_ino");
-        if (rd->ok && !addr_valid(&l->addr))
-                rd->ok = false;
 }
 
 static void read_handler(struct reader *rd, json_object *j, struct upgrade_handler *h, size_t n_listeners)

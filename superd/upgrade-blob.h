@@ -39,6 +39,7 @@ struct upgrade_listener {
         int fd;
         char *service;           /* owning service's name (owned) */
         struct listen_addr addr; /* its identity (reload-plan.h): address, type, options, builtin */
+        char *path;              /* read from a blob: what addr.un.path points to (owned); else NULL */
         int socket_type;
         struct socket_options options;
         bool builtin;
@@ -121,7 +122,8 @@ int upgrade_format(const struct upgrade_state *s, char **ret_text, size_t *ret_l
  * Parse and validate a blob of LEN bytes (NUL not needed) into *ret
  * (zeroed first; owned by the caller on success, left zeroed on failure).
  * Every field is type-checked and bounded (the limits above): addresses
- * of a known family and length, fds in [3, UPGRADE_FD_MAX] and each used
+ * as addr_parse() yields them (addr_from_sockaddr(): a unix listener gets
+ * its own `path`), fds in [3, UPGRADE_FD_MAX] and each used
  * once, pids > 0, handler wait_listener indices in range, names of
  * 1..UPGRADE_STRING_MAX bytes. Returns 0, -EBADMSG (not a blob, another
  * version, truncated, a field missing or out of bounds) or -ENOMEM.

@@ -74,11 +74,12 @@ Test(activation, ipv6_scope_and_unix_paths)
         struct listen_addr w = want("[::1]:7"), u = want("unix:/run/x.sock"), other = want("unix:/run/y.sock");
         struct adopted_fd p = passed_ip(AF_INET6, "::1", 7, SOCK_STREAM);
         struct adopted_fd up = { .fd = 3, .type = SOCK_STREAM };
+        union listen_sockaddr built;
 
         cr_assert(activation_matches(&p, SOCK_STREAM, &w));
         ((struct sockaddr_in6 *)&p.sa)->sin6_scope_id = 2;
         cr_assert_not(activation_matches(&p, SOCK_STREAM, &w), "another scope");
-        memcpy(&up.sa, &u.sa, u.len);
+        memcpy(&up.sa, addr_sockaddr(&u, &built), u.len);
         up.len = u.len;
         cr_assert(activation_matches(&up, SOCK_STREAM, &u));
         cr_assert_not(activation_matches(&up, SOCK_STREAM, &other));

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,7 +26,7 @@ static struct listen_addr parse_ok(const char *text)
 static void expect_v4(const char *text, const char *ip, unsigned port)
 {
         struct listen_addr a = parse_ok(text);
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a.sa;
+        const struct sockaddr_in *s4 = &a.in;
         struct in_addr want;
 
         cr_assert_eq(inet_pton(AF_INET, ip, &want), 1);
@@ -39,7 +40,7 @@ static void expect_v4(const char *text, const char *ip, unsigned port)
 static void expect_v6(const char *text, const char *ip, unsigned port, bool dual_stack)
 {
         struct listen_addr a = parse_ok(text);
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a.sa;
+        const struct sockaddr_in6 *s6 = &a.in6;
         struct in6_addr want;
 
         cr_assert_eq(inet_pton(AF_INET6, ip, &want), 1);
@@ -228,7 +229,8 @@ Test(addr_format, round_trips_parse)
 
         for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
                 struct listen_addr a = parse_ok(forms[i]);
-                cr_assert_str_eq(addr_format((struct sockaddr *)&a.sa, buf, sizeof(buf)), forms[i]);
+                union listen_sockaddr sa;
+                cr_assert_str_eq(addr_format(addr_sockaddr(&a, &sa), buf, sizeof(buf)), forms[i]);
         }
 }
 
@@ -306,7 +308,7 @@ Test(addr_equal, ignores_what_follows_len)
         struct listen_addr a = parse_ok("127.0.0.1:80"), b = parse_ok("127.0.0.1:80");
 
         /* Bytes past `len` are not part of the address. */
-        memset((char *)&b.sa + b.len, 0xa5, sizeof(b.sa) - b.len);
+        memset((char *)&b.in6 + b.len, 0xa5, sizeof(b.in6) - b.len);
         cr_assert(addr_equal(&a, &b));
 }
 
@@ -314,28 +316,39 @@ Test(addr_equal, ignores_what_follows_len)
 
 Test(addr, unix_path)
 {
-        struct listen_addr a = parse_ok("unix:/run/superd/x.sock");
-        const struct sockaddr_un *un = (const struct sockaddr_un *)&a.sa;
+        const char *text = "unix:/run/superd/x.sock";
+        struct listen_addr a = parse_ok(text);
+        union listen_sockaddr sa;
+        const struct sockaddr *built = addr_sockaddr(&a, &sa);
         char buf[ADDR_STRLEN];
 
-        cr_assert_eq(un->sun_family, AF_UNIX);
-        cr_assert_str_eq(un->sun_path, "/run/superd/x.sock");
+        cr_assert_eq(a.family, AF_UNIX);
+        cr_assert_eq(a.un.path, text + 5, "the path is the text's own, not a copy");
+        cr_assert_eq(sa.un.sun_family, AF_UNIX);
+        cr_assert_str_eq(sa.un.sun_path, "/run/superd/x.sock");
         cr_assert_eq(a.len, offsetof(struct sockaddr_un, sun_path) + strlen("/run/superd/x.sock") + 1);
-        cr_assert_str_eq(addr_format((const struct sockaddr *)&a.sa, buf, sizeof(buf)), "unix:/run/superd/x.sock");
+        cr_assert_str_eq(addr_format(built, buf, sizeof(buf)), "unix:/run/superd/x.sock");
 }
 
 Test(addr, unix_abstract)
 {
-        struct listen_addr a = parse_ok("unix:@superd/test");
-        const struct sockaddr_un *un = (const struct sockaddr_un *)&a.sa;
+        const char *text = "unix:@superd/test";
+        struct listen_addr a = parse_ok(text);
+        union listen_sockaddr sa;
+        const struct sockaddr *built;
         char buf[ADDR_STRLEN];
 
-        cr_assert_eq(un->sun_family, AF_UNIX);
-        cr_assert_eq(un->sun_path[0], 0, "abstract names start with a NUL byte");
-        cr_assert(memcmp(un->sun_path + 1, "superd/test", 11) == 0);
+        memset(&sa, 0xa5, sizeof(sa));
+        built = addr_sockaddr(&a, &sa);
+        cr_assert_eq(a.family, AF_UNIX);
+        cr_assert_eq(a.un.path, text + 5);
+        cr_assert_eq(sa.un.sun_family, AF_UNIX);
+        cr_assert_eq(sa.un.sun_path[0], 0, "abstract names start with a NUL byte");
+        cr_assert(memcmp(sa.un.sun_path + 1, "superd/test", 11) == 0);
+        cr_assert_eq(sa.un.sun_path[12], 0, "zeroed after the name, which ends as a string");
         /* No terminating NUL: the name is exactly the bytes given. */
         cr_assert_eq(a.len, offsetof(struct sockaddr_un, sun_path) + 1 + 11);
-        cr_assert_str_eq(addr_format((const struct sockaddr *)&a.sa, buf, sizeof(buf)), "unix:@superd/test");
+        cr_assert_str_eq(addr_format(built, buf, sizeof(buf)), "unix:@superd/test");
 }
 
 Test(addr, unix_longest_path_and_name)
@@ -368,4 +381,112 @@ Test(addr, unix_equal_compares_path)
         cr_assert(addr_equal(&a, &b));
         cr_assert_not(addr_equal(&a, &c));
         cr_assert_not(addr_equal(&a, &d));
+}
+
+/* One is kept per listen entry: an IPv6 socket address, len and dual_stack, or a family and a path pointer. */
+Test(addr, listen_addr_is_small)
+{
+        cr_assert_leq(sizeof(struct listen_addr), 40);
+        cr_assert_geq(sizeof(union listen_sockaddr), sizeof(struct sockaddr_un), "room for any address built");
+}
+
+Test(addr, unix_equal_compares_text_not_pointer)
+{
+        char x[] = "unix:/a.sock", y[] = "unix:/a.sock", n1[] = "unix:@a", n2[] = "unix:@a";
+        struct listen_addr a = parse_ok(x), b = parse_ok(y), c = parse_ok(n1), d = parse_ok(n2);
+
+        cr_assert_neq(a.un.path, b.un.path);
+        cr_assert(addr_equal(&a, &b));
+        cr_assert_eq(addr_compare(&a, &b), 0);
+        cr_assert(addr_equal(&c, &d));
+        cr_assert_not(addr_equal(&a, &c));
+        y[7] = 'b'; /* the address reads its text: it follows it */
+        cr_assert_not(addr_equal(&a, &b));
+}
+
+/* The order of addresses: by length, dual-stack, then the bytes of the socket addresses, as ever. */
+Test(addr, compare_orders_by_length_then_bytes)
+{
+        /* Same length: "unix:/ab" (2 + 3 + 1) and "unix:@abc" (2 + 4); the abstract name's NUL comes first. */
+        struct listen_addr file = parse_ok("unix:/ab"), name = parse_ok("unix:@abc"), v4 = parse_ok("127.0.0.1:80"),
+                           v6 = parse_ok("[::1]:80"), any = parse_ok("*:80"), v6_any = parse_ok("[::]:80");
+
+        cr_assert_eq(file.len, name.len);
+        cr_assert_lt(addr_compare(&name, &file), 0);
+        cr_assert_gt(addr_compare(&file, &name), 0);
+        cr_assert_lt(addr_compare(&v4, &v6), 0, "16 bytes before 28");
+        cr_assert_lt(addr_compare(&v6_any, &any), 0, "plain before dual-stack");
+        cr_assert_lt(addr_compare(&v6_any, &v6), 0, ":: before ::1");
+        cr_assert_lt(addr_compare(&file, &v4), 0, "8 bytes before 16");
+}
+
+/* Every form addr_parse() yields comes back from its socket address, a unix path as the text it was. */
+Test(addr, from_sockaddr_round_trips)
+{
+        char longest_path[120], longest_name[120];
+        const char *forms[] = {"127.0.0.1:80",     "[::1]:80",       "*:80",       "[::]:80",
+                               "unix:/run/x.sock", "unix:@superd/x", longest_path, longest_name};
+
+        snprintf(longest_path, sizeof(longest_path), "unix:/%0106d", 0);
+        snprintf(longest_name, sizeof(longest_name), "unix:@%0107d", 0);
+        for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+                struct listen_addr a = parse_ok(forms[i]), b;
+                union listen_sockaddr sa;
+                char *path = (char *)"junk";
+
+                cr_assert_eq(addr_from_sockaddr(addr_sockaddr(&a, &sa), a.len, a.dual_stack, &b, &path), 0, "%s",
+                             forms[i]);
+                cr_assert(addr_equal(&a, &b), "%s", forms[i]);
+                cr_assert_eq(b.len, a.len);
+                cr_assert_eq(b.dual_stack, a.dual_stack);
+                if (a.family == AF_UNIX) {
+                        cr_assert_str_eq(path, forms[i] + strlen("unix:"));
+                        cr_assert_eq(b.un.path, path);
+                } else {
+                        cr_assert_null(path);
+                }
+                free(path);
+        }
+}
+
+/* LEN bytes of HEX (pairs of digits) as a socket address, given to addr_from_sockaddr(): expect -EINVAL. */
+static void from_refused(const char *hex, bool dual_stack)
+{
+        union listen_sockaddr sa;
+        struct listen_addr a;
+        size_t len = strlen(hex) / 2;
+        char *path = (char *)"junk";
+
+        memset(&sa, 0, sizeof(sa));
+        for (size_t i = 0; i < len; i++)
+                cr_assert_eq(sscanf(hex + 2 * i, "%2hhx", (unsigned char *)&sa + i), 1);
+        cr_assert_eq(addr_from_sockaddr(&sa.sa, (socklen_t)len, dual_stack, &a, &path), -EINVAL, "%s taken", hex);
+        cr_assert_null(path);
+}
+
+Test(addr, from_sockaddr_takes_only_what_parse_yields)
+{
+        union listen_sockaddr sa = {.un = {.sun_family = AF_UNIX}};
+        struct listen_addr a;
+        char *path;
+
+        from_refused("", false);
+        from_refused("01", false);                               /* a family cut short */
+        from_refused("2a000000", false);                         /* unknown family */
+        from_refused("0200005000000000", false);                 /* AF_INET, 8 bytes */
+        from_refused("02000050000000000000000000000000", true);  /* a dual-stack IPv4 */
+        from_refused("0100", false);                             /* unnamed */
+        from_refused("010000", false);                           /* an empty abstract name */
+        from_refused("01002f7800", true);                        /* "/x" dual-stack */
+        from_refused("01002f78", false);                         /* "/x" without its NUL */
+        from_refused("01002f7800790000", false);                 /* "/x" with a NUL inside */
+        from_refused("0100782f7900", false);                     /* "x/y": relative */
+        from_refused("010000780079", false);                     /* an abstract name holding a NUL */
+        from_refused("0a000050000000000000000000000000", false); /* AF_INET6, 16 bytes */
+        memset(sa.un.sun_path, 'x', sizeof(sa.un.sun_path));
+        sa.un.sun_path[0] = '\0';
+        cr_assert_eq(addr_from_sockaddr(&sa.sa, sizeof(struct sockaddr_un), false, &a, &path), 0, "107 bytes of name");
+        free(path);
+        cr_assert_eq(addr_from_sockaddr(&sa.sa, sizeof(struct sockaddr_un) + 1, false, &a, &path), -EINVAL,
+                     "longer than a sockaddr_un");
 }

@@ -209,7 +209,7 @@ Test(config, builtin_defaults)
         cr_assert_eq(s->n_listen, 1);
         cr_assert_str_eq(s->listen_text[0], "127.0.0.1:1205");
         cr_assert_null(s->listen_text[1]);
-        cr_assert_eq(s->listen[0].sa.ss_family, AF_INET);
+        cr_assert_eq(s->listen[0].family, AF_INET);
         cr_assert_str_eq(s->argv[0], EXEC);
         cr_assert_null(s->argv[1]);
         cr_assert_eq(strv_length(s->env), 0);
@@ -457,8 +457,8 @@ Test(config, port_name_in_listen)
         load_ok();
         const struct service *s = service(0);
         cr_assert_eq(s->n_listen, 3);
-        cr_assert_eq(ntohs(((struct sockaddr_in *)&s->listen[0].sa)->sin_port), 80);
-        cr_assert_eq(s->listen[1].sa.ss_family, AF_INET6);
+        cr_assert_eq(ntohs(s->listen[0].in.sin_port), 80);
+        cr_assert_eq(s->listen[1].family, AF_INET6);
         cr_assert(s->listen[2].dual_stack);
         cr_assert_str_eq(s->listen_text[0], "127.0.0.1:http");
 }
@@ -1398,8 +1398,16 @@ Test(config, unix_addresses_and_socket_file_settings)
                      "    socket-mode = 0660\n    socket-user = \"0\"\n    socket-group = \"0\"\n"
                      "    exec = { \"" EXEC "\" }\n");
         s = only_service();
-        cr_assert_eq(s->listen[0].sa.ss_family, AF_UNIX);
-        cr_assert_eq(s->listen[1].sa.ss_family, AF_UNIX);
+        cr_assert_eq(s->listen[0].family, AF_UNIX);
+        cr_assert_eq(s->listen[1].family, AF_UNIX);
+        /* Their paths are their texts in the service's listen block (addr.h), which holds no sockaddr_un. */
+        for (size_t i = 0; i < 2; i++) {
+                union listen_sockaddr sa;
+                const struct sockaddr_un *un = (const struct sockaddr_un *)addr_sockaddr(&s->listen[i], &sa);
+                cr_assert_eq(s->listen[i].un.path, s->listen_text[i] + strlen("unix:"));
+                cr_assert_eq(un->sun_path[0], i == 0 ? '/' : '\0');
+                cr_assert_str_eq(un->sun_path + i, i == 0 ? "/run/x.sock" : "abstract");
+        }
         cr_assert_eq(s->sockopt.socket_mode, 0660);
         cr_assert(s->sockopt.set_owner);
         cr_assert_eq(s->sockopt.socket_uid, 0);
@@ -1904,9 +1912,11 @@ Test(config, listen_from_defaults_keeps_addresses_and_text)
 
         const struct service *s = service_named("fromdefaults");
         cr_assert_eq(s->n_listen, 2);
-        cr_assert_eq(s->listen[0].sa.ss_family, AF_INET);
-        cr_assert_eq(s->listen[1].sa.ss_family, AF_UNIX);
+        cr_assert_eq(s->listen[0].family, AF_INET);
+        cr_assert_eq(s->listen[1].family, AF_UNIX);
         cr_assert_str_eq(s->listen_text[0], "127.0.0.1:1207");
         cr_assert_str_eq(s->listen_text[1], "unix:/tmp/superd-unit-defaults.sock");
         cr_assert_null(s->listen_text[2]);
+        /* The unix address points into the service's own text, not into the template's. */
+        cr_assert_eq(s->listen[1].un.path, s->listen_text[1] + strlen("unix:"));
 }

@@ -145,3 +145,27 @@ Test(reload_plan, names_match_many_to_one)
         cr_assert_eq(match[2], 2, "every handler of ssh moves to the new ssh");
         cr_assert_eq(match[3], 0);
 }
+
+/*
+ * A unix address holds a pointer to its text (addr.h): the old and the new
+ * configuration each have their own copy, and the entries still match by
+ * path or name, never by pointer.
+ */
+Test(reload_plan, unix_listeners_match_by_path_not_by_pointer)
+{
+        char old_file[] = "unix:/run/x.sock", old_name[] = "unix:@x";
+        char new_name[] = "unix:@x", new_file[] = "unix:/run/x.sock";
+        struct listen_addr of = addr(old_file), on = addr(old_name), nn = addr(new_name), nf = addr(new_file),
+                           other = addr("unix:/run/y.sock"), at_file = addr("unix:@/run/x.sock");
+        struct listen_identity old[] = { id(&of, SOCK_STREAM, &defaults), id(&on, SOCK_STREAM, &defaults) };
+        struct listen_identity new[] = { id(&nn, SOCK_STREAM, &defaults), id(&nf, SOCK_STREAM, &defaults),
+                                         id(&other, SOCK_STREAM, &defaults), id(&at_file, SOCK_STREAM, &defaults) };
+        ssize_t take[4];
+
+        cr_assert_neq(of.un.path, nf.un.path);
+        cr_assert_eq(reload_plan_listeners(old, 2, new, 4, take), 0);
+        cr_assert_eq(take[0], 1, "unix:@x takes the old unix:@x");
+        cr_assert_eq(take[1], 0, "unix:/run/x.sock takes the old one");
+        cr_assert_eq(take[2], -1, "another path opens anew");
+        cr_assert_eq(take[3], -1, "an abstract name is not the file of the same spelling");
+}

@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "activation.h"
 #include "addr.h"
 #include "socket.h"
 #include "util.h"
@@ -84,13 +85,14 @@ static struct stat must_lstat(const char *path)
         return st;
 }
 
+/* The address of "unix:PATH"; it borrows its text, kept for the life of the test (a process of its own). */
 static struct listen_addr unix_listen_addr(const char *path)
 {
         struct listen_addr a;
         const char *error = NULL;
-        char text[128];
+        char *text;
 
-        snprintf(text, sizeof(text), "unix:%s", path);
+        cr_assert_gt(asprintf(&text, "unix:%s", path), 0);
         cr_assert_eq(addr_parse(text, &a, &error), 0, "addr_parse %s: %s", text, error ? error : "");
         return a;
 }
@@ -346,15 +348,47 @@ Test(socket, other_addresses_record_no_file)
         close(fd);
 
         /* 127.0.0.1, port 0: any free port (addr_parse() takes 1..65535 only). */
-        memset(&a, 0, sizeof(a));
-        ((struct sockaddr_in *)&a.sa)->sin_family = AF_INET;
-        ((struct sockaddr_in *)&a.sa)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.len = sizeof(struct sockaddr_in);
+        a = (struct listen_addr){.in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+                                 .len = sizeof(struct sockaddr_in)};
         f.ino = 1;
         fd = socket_listen(&a, SOCK_STREAM, &defaults, &f);
         cr_assert_geq(fd, 0, "%s", strerror(-fd));
         cr_assert_eq(f.ino, 0);
         close(fd);
+}
+
+/*
+ * What socket_listen() binds for unix:/path and unix:@name is the address the
+ * entry stands for: getsockname(2) of the socket, as activation_collect()
+ * and an upgraded image see it, matches the entry and no other.
+ */
+Test(socket, unix_listeners_bind_the_address_they_stand_for)
+{
+        char *path = tu_path(dir, "bound.sock"), name[64];
+        struct listen_addr file = unix_listen_addr(path), other = unix_listen_addr("/run/superd-other.sock");
+        struct listen_addr abstract;
+        const char *error = NULL;
+        struct adopted_fd p[2];
+
+        snprintf(name, sizeof(name), "unix:@superd-unit-bound-%d", (int)getpid());
+        cr_assert_eq(addr_parse(name, &abstract, &error), 0);
+        for (size_t i = 0; i < 2; i++) {
+                const struct listen_addr *a = i == 0 ? &file : &abstract;
+                p[i] = (struct adopted_fd){.type = SOCK_STREAM, .len = sizeof(p[i].sa)};
+                p[i].fd = socket_listen(a, SOCK_STREAM, &defaults, NULL);
+                cr_assert_geq(p[i].fd, 0, "%s", strerror(-p[i].fd));
+                cr_assert_eq(getsockname(p[i].fd, (struct sockaddr *)&p[i].sa, &p[i].len), 0);
+                cr_assert_eq(p[i].len, a->len, "bound %u bytes, the entry stands for %u", (unsigned)p[i].len,
+                             (unsigned)a->len);
+                cr_assert(activation_matches(&p[i], SOCK_STREAM, a));
+                cr_assert_not(activation_matches(&p[i], SOCK_STREAM, i == 0 ? &abstract : &file));
+                cr_assert_not(activation_matches(&p[i], SOCK_STREAM, &other));
+        }
+        cr_assert_eq(try_connect(path, SOCK_STREAM), 0, "nothing accepts on %s", path);
+        close(p[0].fd);
+        close(p[1].fd);
+        unlink(path);
+        free(path);
 }
 
 Test(socket, relative_path_in_the_current_folder)

@@ -114,6 +114,9 @@ Test(upgrade_blob, round_trip_keeps_every_field)
                 cr_assert_eq(r.listeners[i].file.dev, s.listeners[i].file.dev);
                 cr_assert_eq(r.listeners[i].file.ino, s.listeners[i].file.ino);
         }
+        cr_assert_null(r.listeners[0].path, "an IP address has no path");
+        cr_assert_str_eq(r.listeners[1].path, "/run/x.sock", "a unix path is kept as its text, owned");
+        cr_assert_eq(r.listeners[1].addr.un.path, r.listeners[1].path);
         cr_assert_eq(r.n_handlers, 2);
         for (size_t i = 0; i < 2; i++) {
                 cr_assert_eq(r.handlers[i].pid, s.handlers[i].pid);
@@ -189,6 +192,14 @@ Test(upgrade_blob, corrupt_fields_are_refused)
         refused_with("\"addr\":\"02", "\"addr\":\"2a");        /* unknown family */
         refused_with("\"addr\":\"02", "\"addr\":\"0");         /* odd hex */
         refused_with("\"addr\":\"02", "\"addr\":\"zz");        /* not hex */
+        /* unix:/run/x.sock: only what addr_parse() yields is taken (addr_from_sockaddr()). */
+        refused_with("01002f72756e2f782e736f636b00\",\"dual_stack\":false",
+                     "01002f72756e2f782e736f636b00\",\"dual_stack\":true"); /* dual-stack */
+        refused_with("01002f72756e2f782e736f636b00", "01002f72756e2f782e736f636b"); /* no NUL */
+        refused_with("01002f72756e2f782e736f636b00", "01002f72756e002f782e736f636b00"); /* a NUL inside */
+        refused_with("01002f72756e2f782e736f636b00", "010072756e2f782e736f636b00"); /* relative */
+        refused_with("01002f72756e2f782e736f636b00", "0100007275006e"); /* a NUL in an abstract name */
+        refused_with("01002f72756e2f782e736f636b00", "0100");           /* unnamed */
         refused_with("\"service\":\"a\"", "\"service\":\"\""); /* empty name */
         refused_with("\"accepted\":10", "\"accepted\":-10");
         refused_with("\"listeners\":[", "\"listeners\":[1,");      /* not an object */
