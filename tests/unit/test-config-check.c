@@ -285,3 +285,29 @@ Test(config_check, listen_conflicts_by_namespace)
                               "'127.0.0.1:7' is already used by service 'tcp' at /etc/superd/services.d/t.conf:1"),
                   "%s", E);
 }
+
+/*
+ * "*:7" and "[::]:7" are different entries (addr_equal()); sorted by
+ * addr_compare() the two "*:7" users still meet, with "[::]:7" between them
+ * in load order. Unix paths compare by text, each service holding its own.
+ */
+Test(config_check, listen_conflicts_past_a_plain_ipv6_entry_and_by_unix_path)
+{
+        char p1[] = "unix:/run/p.sock", p2[] = "unix:/run/p.sock";
+        struct listen_addr w[] = {addr("*:7")}, v6[] = {addr("[::]:7")}, u1[] = {addr(p1)}, u2[] = {addr(p2)};
+        char *tw[] = {"*:7", NULL}, *tv6[] = {"[::]:7", NULL}, *tu1[] = {p1, NULL}, *tu2[] = {p2, NULL};
+        struct service first = service_on("first", 1, w, tw, 1), plain = service_on("plain", 5, v6, tv6, 1),
+                       second = service_on("second", 9, w, tw, 1), f1 = service_on("f1", 13, u1, tu1, 1),
+                       f2 = service_on("f2", 17, u2, tu2, 1);
+        struct service *v[] = {&first, &plain, &second, &f1, &f2};
+        struct config c = {.services_dir = "/etc/superd/services.d", .services = v, .n_services = 5};
+
+        check_listen_conflicts(&R, &c);
+        cr_assert_eq(R.n_errors, 2, "%s", errors());
+        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:9: ",
+                              "'*:7' is already used by service 'first' at /etc/superd/services.d/t.conf:1"),
+                  "%s", E);
+        cr_assert(tu_has_line(errors(), "/etc/superd/services.d/t.conf:17: ",
+                              "'unix:/run/p.sock' is already used by service 'f1' at /etc/superd/services.d/t.conf:13"),
+                  "%s", E);
+}
