@@ -171,7 +171,7 @@ int accept_serve(struct listener *l, int fd, struct sockaddr_in6 *client, const 
                 handler_env_unix(&st->env, &srv->conn_env, known ? &cred : NULL);
         } else {
                 if (!local) {
-                        local = &l->local;
+                        local = (const struct sockaddr_in6 *)&listener_addr(l)->in6; /* AF_INET or AF_INET6 */
                         if (l->wildcard) {
                                 socklen_t len = sizeof(local_buf);
                                 if (getsockname(fd, (struct sockaddr *)&local_buf, &len) == 0)
@@ -192,7 +192,7 @@ int accept_serve(struct listener *l, int fd, struct sockaddr_in6 *client, const 
  */
 static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *remote)
 {
-        if (l->local.sin6_family == AF_UNIX)
+        if (listener_addr(l)->family == AF_UNIX)
                 *remote = (struct sockaddr_in6){ .sin6_family = AF_UNIX };
         if (l->service->conf->proxy_protocol) {
                 proxy_wait_start(l, fd, remote);
@@ -204,7 +204,7 @@ static int handle_connection(struct listener *l, int fd, struct sockaddr_in6 *re
 /* PROTO for a handler that gets the listening socket itself (wait = yes, a worker). */
 static const char *listen_proto(const struct listener *l)
 {
-        return l->local.sin6_family == AF_UNIX                  ? "UNIX"
+        return listener_addr(l)->family == AF_UNIX                  ? "UNIX"
                : l->service->conf->socket_type == SOCK_DGRAM ? "UDP"
                                                                : "TCP";
 }
@@ -252,7 +252,7 @@ static void handle_wait(struct listener *l)
 {
         struct service_state *st = l->service;
         const struct service *conf = st->conf;
-        struct sockaddr_in6 peer = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
+        struct sockaddr_in6 peer = { .sin6_family = listener_addr(l)->family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
         struct source_key key;
         bool counted = false;
         char *listen_pid;
@@ -287,7 +287,7 @@ int accept_start_worker(struct listener *l, unsigned index)
 {
         struct service_state *st = l->service;
         const struct service *conf = st->conf;
-        struct sockaddr_in6 none = { .sin6_family = l->local.sin6_family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
+        struct sockaddr_in6 none = { .sin6_family = listener_addr(l)->family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
         char *listen_pid =
                 handler_env_listen_worker(&st->env, &st->server->conn_env, listen_proto(l), conf->name, (int)index);
 

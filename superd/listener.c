@@ -45,6 +45,11 @@ size_t listener_index(const struct listener *l)
         return (size_t)(l - l->service->listeners);
 }
 
+const struct listen_addr *listener_addr(const struct listener *l)
+{
+        return &l->service->conf->listen[listener_index(l)];
+}
+
 static const char *listen_text(const struct listener *l)
 {
         return l->service->conf->listen_text[listener_index(l)];
@@ -160,8 +165,7 @@ static int open_one(struct listener *l)
 {
         struct service_state *st = l->service;
         const struct service *conf = st->conf;
-        const struct listen_addr *a = &conf->listen[listener_index(l)];
-        socklen_t len = sizeof(l->local);
+        const struct listen_addr *a = listener_addr(l);
         int r = 0;
 
         if (l->fd < 0) { /* else kept across an upgrade: fd, file and adopted come from upgrade.c */
@@ -175,10 +179,7 @@ static int open_one(struct listener *l)
         }
         if (l->fd < 0)
                 return l->fd;
-        /* Truncated for AF_UNIX, which only needs the family. */
-        if (getsockname(l->fd, (struct sockaddr *)&l->local, &len) < 0)
-                r = -errno;
-        if (r == 0 && conf->builtin)
+        if (conf->builtin)
                 r = builtin_listener_prepare(l->fd);
         if (r == 0) {
                 l->open = true;
@@ -195,10 +196,9 @@ static int open_one(struct listener *l)
                 l->fd = -1;
                 return r;
         }
-        l->wildcard = l->local.sin6_family == AF_INET6
-                              ? IN6_IS_ADDR_UNSPECIFIED(&l->local.sin6_addr)
-                              : l->local.sin6_family == AF_INET &&
-                                        ((struct sockaddr_in *)&l->local)->sin_addr.s_addr == htonl(INADDR_ANY);
+        /* A dual-stack "*:P" that fell back to 0.0.0.0 (no IPv6) is a wildcard too. */
+        l->wildcard = a->family == AF_INET6 ? IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr)
+                                            : a->family == AF_INET && a->in.sin_addr.s_addr == htonl(INADDR_ANY);
         if (st->rate_paused)
                 listener_pause(l, PAUSE_RATE);
         fdstore_add(l);
@@ -268,7 +268,6 @@ void listener_take_over(struct listener *l, struct listener *prev)
         l->open = prev->open;
         l->watched = prev->watched;
         l->file = prev->file;
-        l->local = prev->local;
         l->wildcard = prev->wildcard;
         l->adopted = prev->adopted;
         prev->fd = -1;

@@ -64,8 +64,7 @@ struct listener {
         sd_event_source *retry;
         uint32_t retry_usec;           /* current back-off or retry interval, µs (at most 60 s) */
         unsigned paused;               /* enum pause_reason bits */
-        struct sockaddr_in6 local;     /* bound address; AF_INET fits; AF_UNIX: family only */
-        bool wildcard;                 /* bound to any: read the local address per connection */
+        bool wildcard;                 /* bound to any (listener_addr()): read the local address per connection */
         bool adopted;                  /* passed by the service manager: its file is never removed */
         bool open;                     /* opened by listener_start(): watched while `paused` is empty */
         bool watched;                  /* in the server's listener set now (EPOLLIN) */
@@ -76,6 +75,14 @@ struct listener {
 
 /* Its index in its service's listeners, which is also the index of its `listen` entry. */
 size_t listener_index(const struct listener *l);
+
+/*
+ * Its `listen` entry, which is the address its socket is bound to: a
+ * passed or inherited socket is taken only by an entry of the same address
+ * (activation.h, reload-plan.h). For a wildcard one (l->wildcard) the local
+ * address of a connection is read from the connection.
+ */
+const struct listen_addr *listener_addr(const struct listener *l);
 
 /*
  * Open listener l (or take the socket the service manager passed for it,

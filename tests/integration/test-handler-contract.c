@@ -249,6 +249,24 @@ Test(handler, environment_without_env_keys)
         expect_env_exactly(&r, expected);
 }
 
+/* A wildcard listener ("*:P": IPv6 any, IPv4 too) names the address each client reached, not "::" or 0.0.0.0. */
+Test(handler, local_address_of_a_wildcard_listener_is_the_connection_s)
+{
+        uint16_t port = h_free_port();
+        char listen[64];
+        struct report r4, r6;
+
+        snprintf(listen, sizeof(listen), "\"*:%u\"", port);
+        info_service("info", listen, H.user, NULL);
+        h_start(superd_env, AF_INET6, port, 0); /* one socket on [::], IPV6_V6ONLY off */
+        get_report(AF_INET, port, &r4);
+        r_assert(&r4, env_of(&r4, "TCPLOCALIP") && strcmp(env_of(&r4, "TCPLOCALIP"), "127.0.0.1") == 0,
+                 "TCPLOCALIP=%s over 127.0.0.1", env_of(&r4, "TCPLOCALIP"));
+        get_report(AF_INET6, port, &r6);
+        r_assert(&r6, env_of(&r6, "TCPLOCALIP") && strcmp(env_of(&r6, "TCPLOCALIP"), "::1") == 0,
+                 "TCPLOCALIP=%s over ::1", env_of(&r6, "TCPLOCALIP"));
+}
+
 Test(handler, env_overrides_nothing_of_superd)
 {
         /* A variable that superd has (LEAKME) but that is neither in env nor in pass-env never arrives,
