@@ -42,6 +42,10 @@ struct service *service_free(struct service *s)
 {
         if (!s)
                 return NULL;
+        if (s->packed) {
+                free(s);
+                return NULL;
+        }
         free(s->name); /* and file, in the same block */
         free(s->listen); /* and listen_text, in the same block */
         free(s->argv); /* argv, env, pass_env: one block each (strv_pack()) */
@@ -79,6 +83,93 @@ static void socket_owner_of(struct loader *l, struct service *s)
                 (void)users_group_id(s->socket_group, &o->socket_gid);
 }
 
+/* Laying a service out in one allocation: a cursor, and the block (NULL while only measuring). */
+struct packer {
+        char *base;
+        size_t at;
+};
+
+/* Reserve `size` bytes aligned to `align` in p; returns them (NULL while measuring). */
+static void *pack_reserve(struct packer *p, size_t size, size_t align)
+{
+        void *r;
+
+        p->at = (p->at + align - 1) / align * align;
+        r = p->base ? p->base + p->at : NULL;
+        p->at += size;
+        return r;
+}
+
+static void *pack_mem(struct packer *p, const void *src, size_t size, size_t align)
+{
+        void *d = src ? pack_reserve(p, size, align) : NULL;
+
+        return d ? memcpy(d, src, size) : NULL;
+}
+
+static char *pack_str(struct packer *p, const char *src)
+{
+        return src ? pack_mem(p, src, strlen(src) + 1, 1) : NULL;
+}
+
+static char **pack_strv(struct packer *p, char *const *v)
+{
+        size_t n = strv_length(v);
+        void *d = v ? pack_reserve(p, strv_packed_size(v, n), _Alignof(char *)) : NULL;
+
+        return d ? strv_pack_at(d, v, n) : NULL;
+}
+
+/* Lay s and everything it owns out at p: the struct first, then arrays, then strings. */
+static void pack_service(struct packer *p, const struct service *s)
+{
+        struct service dummy, *t = pack_reserve(p, sizeof(*t), _Alignof(struct service));
+
+        if (!t)
+                t = &dummy;
+        *t = *s;
+        t->listen = pack_mem(p, s->listen, s->n_listen * sizeof(*s->listen), _Alignof(struct listen_addr));
+        t->listen_text = pack_strv(p, s->listen_text);
+        /* A unix address points into its listen text (addr.h): into the copy now. */
+        for (unsigned i = 0; p->base && i < s->n_listen; i++)
+                if (s->listen[i].len && s->listen[i].family == AF_UNIX)
+                        t->listen[i].un.path = t->listen_text[i] + (s->listen[i].un.path - s->listen_text[i]);
+        t->argv = pack_strv(p, s->argv);
+        t->env = pack_strv(p, s->env);
+        t->pass_env = pack_strv(p, s->pass_env);
+        t->groups = pack_mem(p, s->groups, s->n_groups * sizeof(*s->groups), _Alignof(gid_t));
+        t->allow = pack_mem(p, s->allow, s->n_allow * sizeof(*s->allow), _Alignof(struct cidr));
+        t->deny = pack_mem(p, s->deny, s->n_deny * sizeof(*s->deny), _Alignof(struct cidr));
+        t->proxy_from = pack_mem(p, s->proxy_from, s->n_proxy_from * sizeof(*s->proxy_from), _Alignof(struct cidr));
+        t->name = pack_str(p, s->name);
+        t->file = pack_str(p, s->file);
+        t->socket_user = pack_str(p, s->socket_user);
+        t->socket_group = pack_str(p, s->socket_group);
+        t->user = pack_str(p, s->user);
+        t->group = pack_str(p, s->group);
+        t->process.working_directory = pack_str(p, s->process.working_directory);
+        t->packed = true;
+}
+
+/*
+ * Move s and all it owns into one allocation (struct service.packed), in
+ * two passes: measure, then copy. Frees s. Returns the packed service, or
+ * NULL for lack of memory (then s is left as it was).
+ */
+static struct service *service_pack(struct service *s)
+{
+        struct packer p = { 0 };
+
+        pack_service(&p, s);
+        p.base = malloc(p.at);
+        if (!p.base)
+                return NULL;
+        p.at = 0;
+        pack_service(&p, s);
+        service_free(s);
+        return (struct service *)p.base;
+}
+
 /*
  * Build a service from a section, taking what it does not set from `tmpl`
  * (the defaults). Values were checked while parsing; what is checked here
@@ -90,7 +181,7 @@ static void socket_owner_of(struct loader *l, struct service *s)
 static struct service *service_new(struct loader *l, cfg_t *sec, const struct service *tmpl, const char *name,
                                    const char *file, int line, bool is_template)
 {
-        struct service *s = calloc(1, sizeof(*s));
+        struct service *s = calloc(1, sizeof(*s)), *packed;
         const struct user_ids *ids;
         const char *why;
         int bad;
@@ -145,7 +236,12 @@ static struct service *service_new(struct loader *l, cfg_t *sec, const struct se
         if (!s->groups)
                 goto oom;
         memcpy(s->groups, ids->groups, ids->n_groups * sizeof(gid_t));
-        return s;
+        if (is_template)
+                return s; /* read field by field into each service, then freed */
+        packed = service_pack(s);
+        if (!packed)
+                goto oom;
+        return packed;
 oom:
         config_report(&l->report, file, line, "out of memory");
         return service_free(s);
