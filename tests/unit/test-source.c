@@ -43,8 +43,12 @@ static struct source_key key_of(const char *ip, unsigned prefix6)
                 cr_assert_eq(inet_pton(AF_INET6, ip, &s.sin6_addr), 1, "bad test address %s", ip);
                 source_key_from((struct sockaddr *)&s, prefix6, &k);
         } else {
-                struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons(1)};
-                cr_assert_eq(inet_pton(AF_INET, ip, &s.sin_addr), 1, "bad test address %s", ip);
+                /* In a buffer of a sockaddr_in6's size, as superd holds every peer (accept.c). */
+                union {
+                        struct sockaddr_in in;
+                        struct sockaddr_in6 in6;
+                } s = {.in = {.sin_family = AF_INET, .sin_port = htons(1)}};
+                cr_assert_eq(inet_pton(AF_INET, ip, &s.in.sin_addr), 1, "bad test address %s", ip);
                 source_key_from((struct sockaddr *)&s, prefix6, &k);
         }
         return k;
