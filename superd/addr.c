@@ -149,20 +149,57 @@ int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error
         return 0;
 }
 
+/* The decimal digits of v at p, without a NUL; returns their end. */
+static char *put_decimal(char *p, unsigned v)
+{
+        char digits[10];
+        size_t n = 0;
+
+        do
+                digits[n++] = (char)('0' + v % 10);
+        while ((v /= 10));
+        while (n)
+                *p++ = digits[--n];
+        return p;
+}
+
+/*
+ * "A.B.C.D" of the 4 bytes at b into ip (ip_size bytes), and the port.
+ * By hand: glibc's inet_ntop(3) prints IPv4 with sprintf, and both are
+ * written for the environment of every connection.
+ */
+static void format_ipv4_port(const uint8_t *b, in_port_t port_be, char *ip, size_t ip_size, char *port,
+                             size_t port_size)
+{
+        char *p = ip;
+
+        if (ip_size >= INET_ADDRSTRLEN) {
+                for (int i = 0; i < 4; i++) {
+                        p = put_decimal(p, b[i]);
+                        *p++ = i < 3 ? '.' : '\0';
+                }
+        } else
+                inet_ntop(AF_INET, b, ip, (socklen_t)ip_size);
+        if (port_size >= sizeof("65535"))
+                *put_decimal(port, ntohs(port_be)) = '\0';
+        else if (port_size)
+                port[0] = '\0'; /* no room: as for any port_size below 6 (none is passed) */
+}
+
 int addr_ip_port(const struct sockaddr *sa, char *ip, size_t ip_size, char *port, size_t port_size)
 {
         if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-                inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)ip_size);
-                snprintf(port, port_size, "%u", ntohs(s4->sin_port));
+                format_ipv4_port((const uint8_t *)&s4->sin_addr, s4->sin_port, ip, ip_size, port, port_size);
                 return 0;
         }
         if (sa->sa_family == AF_INET6) {
                 const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-                        inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, (socklen_t)ip_size);
-                else
-                        inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)ip_size);
+                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+                        format_ipv4_port(&s6->sin6_addr.s6_addr[12], s6->sin6_port, ip, ip_size, port, port_size);
+                        return 0;
+                }
+                inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)ip_size);
                 snprintf(port, port_size, "%u", ntohs(s6->sin6_port));
                 return 0;
         }

@@ -92,7 +92,9 @@ char *addr_format(const struct sockaddr *sa, char *buf, size_t size);
 
 /*
  * Write the bare IP (no brackets; IPv4-mapped IPv6 shown as IPv4, as UCSPI
- * tools do) into ip and the port as decimal into port. Returns 0 or -EAFNOSUPPORT.
+ * tools do) into ip and the port as decimal into port (port_size 0: not
+ * written; at least 6 bytes for it, INET6_ADDRSTRLEN for ip). Returns 0 or
+ * -EAFNOSUPPORT.
  */
 int addr_ip_port(const struct sockaddr *sa, char *ip, size_t ip_size, char *port, size_t port_size);
 

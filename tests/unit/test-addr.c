@@ -264,6 +264,30 @@ Test(addr_ip_port, ipv4_mapped_as_ipv4)
         cr_assert_str_eq(port, "65535");
 }
 
+/* The hand-written IPv4 and port digits agree with inet_ntop(3) and printf on every byte and port edge. */
+Test(addr_ip_port, ipv4_digits_agree_with_inet_ntop)
+{
+        static const uint8_t bytes[] = {0, 1, 9, 10, 99, 100, 199, 200, 249, 255};
+        static const unsigned ports[] = {0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535};
+        const size_t nb = sizeof(bytes), np = sizeof(ports) / sizeof(ports[0]);
+
+        for (size_t i = 0; i < nb * nb; i++) {
+                struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons((in_port_t)ports[i % np])};
+                uint8_t *b = (uint8_t *)&s.sin_addr;
+                char ip[INET6_ADDRSTRLEN], port[8], want_ip[INET_ADDRSTRLEN], want_port[8];
+
+                b[0] = bytes[i % nb];
+                b[1] = bytes[i / nb];
+                b[2] = bytes[(i + 3) % nb];
+                b[3] = bytes[(i * 7) % nb];
+                cr_assert_not_null(inet_ntop(AF_INET, &s.sin_addr, want_ip, sizeof(want_ip)));
+                snprintf(want_port, sizeof(want_port), "%u", ports[i % np]);
+                cr_assert_eq(addr_ip_port((struct sockaddr *)&s, ip, sizeof(ip), port, sizeof(port)), 0);
+                cr_assert_str_eq(ip, want_ip);
+                cr_assert_str_eq(port, want_port);
+        }
+}
+
 Test(addr_ip_port, other_family_refused)
 {
         struct sockaddr_un s = {.sun_family = AF_UNIX, .sun_path = "/x"};
