@@ -2,7 +2,6 @@
 /* A service at run time: its configuration, listeners, limits, counters and log limiters, reference counted. */
 #include "service.h"
 
-#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,11 +111,7 @@ static bool same_creds(const struct service *conf)
 
 struct service_state *service_state_new(struct server *srv, struct service *conf)
 {
-        struct service_state *st;
-
-        if (conf->n_listen > UINT_MAX) /* n_listeners is unsigned; no memory would hold so many anyway */
-                return NULL;
-        st = calloc(1, sizeof(*st) + conf->n_listen * sizeof(st->listeners[0]));
+        struct service_state *st = calloc(1, sizeof(*st) + conf->n_listen * sizeof(st->listeners[0]));
         if (!st)
                 return NULL;
         st->refs = 1;
