@@ -21,6 +21,10 @@
 
 static char *dir;
 
+/* The texts unix_listen_addr() parsed: its addresses point into them until the test ends. */
+static char *texts[8];
+static size_t n_texts;
+
 static void setup(void)
 {
         dir = tu_tmpdir();
@@ -30,6 +34,8 @@ static void teardown(void)
 {
         tu_rmtree(dir);
         free(dir);
+        while (n_texts)
+                free(texts[--n_texts]);
 }
 
 TestSuite(socket, .init = setup, .fini = teardown, .timeout = 30);
@@ -85,14 +91,16 @@ static struct stat must_lstat(const char *path)
         return st;
 }
 
-/* The address of "unix:PATH"; it borrows its text, kept for the life of the test (a process of its own). */
+/* The address of "unix:PATH"; it borrows its text, kept until the test's teardown. */
 static struct listen_addr unix_listen_addr(const char *path)
 {
         struct listen_addr a;
         const char *error = NULL;
         char *text;
 
+        cr_assert_lt(n_texts, sizeof(texts) / sizeof(texts[0]));
         cr_assert_gt(asprintf(&text, "unix:%s", path), 0);
+        texts[n_texts++] = text;
         cr_assert_eq(addr_parse(text, &a, &error), 0, "addr_parse %s: %s", text, error ? error : "");
         return a;
 }
