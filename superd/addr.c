@@ -232,6 +232,12 @@ char *addr_format(const struct sockaddr *sa, char *buf, size_t size)
         return buf;
 }
 
+void addr_move_text(struct listen_addr *a, const char *from, const char *to)
+{
+        if (a->len && a->family == AF_UNIX)
+                a->un.path = to + (a->un.path - from);
+}
+
 const struct sockaddr *addr_sockaddr(const struct listen_addr *a, union listen_sockaddr *buf)
 {
         const char *path = a->un.path;

@@ -62,6 +62,13 @@ struct listen_addr {
 int addr_parse(const char *text, struct listen_addr *ret, const char **ret_error);
 
 /*
+ * `a` points into the text `from` it was parsed from (a unix address; an IP
+ * address or a bad entry, len 0, holds no pointer): the same text is now
+ * also at `to`, a copy, so point `a` into that one instead.
+ */
+void addr_move_text(struct listen_addr *a, const char *from, const char *to);
+
+/*
  * Build in *buf the socket address A stands for, as bind(2), connect(2) and
  * getsockname(2) have it: A->len bytes; for AF_UNIX the rest of sun_path
  * is zeroed, so an abstract name also reads as a string (addr_format()).

@@ -567,8 +567,7 @@ static int listen_set(struct service *s, size_t n, const struct listen_addr *con
         s->listen_text = strv_pack_at(s->listen + n, v, n);
         for (size_t i = 0; i < n; i++) {
                 s->listen[i] = *addrs[i];
-                if (addrs[i]->len && addrs[i]->family == AF_UNIX)
-                        s->listen[i].un.path = s->listen_text[i] + (addrs[i]->un.path - texts[i]);
+                addr_move_text(&s->listen[i], texts[i], s->listen_text[i]);
         }
         s->n_listen = n;
         return 0;

@@ -132,8 +132,7 @@ static void pack_service(struct packer *p, const struct service *s)
         t->listen_text = pack_strv(p, s->listen_text);
         /* A unix address points into its listen text (addr.h): into the copy now. */
         for (unsigned i = 0; p->base && i < s->n_listen; i++)
-                if (s->listen[i].len && s->listen[i].family == AF_UNIX)
-                        t->listen[i].un.path = t->listen_text[i] + (s->listen[i].un.path - s->listen_text[i]);
+                addr_move_text(&t->listen[i], s->listen_text[i], t->listen_text[i]);
         t->argv = pack_strv(p, s->argv);
         t->env = pack_strv(p, s->env);
         t->pass_env = pack_strv(p, s->pass_env);
