@@ -46,7 +46,8 @@ struct service *service_free(struct service *s)
                 free(s);
                 return NULL;
         }
-        free(s->name); /* and file, in the same block */
+        free(s->name);
+        free(s->file);
         free(s->listen); /* and listen_text, in the same block */
         free(s->argv); /* argv, env, pass_env: one block each (strv_pack()) */
         free(s->socket_user);
@@ -187,12 +188,11 @@ static struct service *service_new(struct loader *l, cfg_t *sec, const struct se
 
         if (!s)
                 goto oom;
-        s->name = malloc(strlen(name) + 1 + strlen(file) + 1);
-        if (!s->name)
-                goto oom;
-        s->file = stpcpy(s->name, name) + 1;
-        strcpy(s->file, file);
+        s->name = strdup(name);
+        s->file = strdup(file);
         s->line = (unsigned)line;
+        if (!s->name || !s->file)
+                goto oom;
         bad = keys_apply(sec, tmpl, s);
         if (bad < 0)
                 goto oom;

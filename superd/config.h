@@ -55,7 +55,7 @@ enum stderr_mode {
 struct service {
         /* Fields are ordered so that the struct has no holes: one is allocated per service. */
         char *name;
-        char *file;          /* drop-in path as opened, for messages; in name's allocation, behind it */
+        char *file;          /* drop-in path as opened, for messages */
         unsigned line;       /* line where the section opens (its '{') */
 
         int socket_type;     /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET (unix only) */
