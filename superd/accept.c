@@ -273,7 +273,7 @@ static void handle_wait(struct listener *l)
         flags = fcntl(l->fd, F_GETFL);
         listener_pause(l, PAUSE_WAIT);
         (void)fcntl(l->fd, F_SETFL, flags & ~O_NONBLOCK);
-        listen_pid = handler_env_listen(&st->env, &st->server->conn_env, listen_proto(l), conf->name);
+        listen_pid = handler_env_listen(&st->env, &st->server->conn_env, listen_proto(l));
         r = start_handler(l, l->fd, &peer, listen_pid, counted ? &key : NULL);
         if (r < 0) {
                 /* The socket stays readable: retry later rather than at once. */
@@ -286,10 +286,8 @@ static void handle_wait(struct listener *l)
 int accept_start_worker(struct listener *l, unsigned index)
 {
         struct service_state *st = l->service;
-        const struct service *conf = st->conf;
         struct sockaddr_in6 none = { .sin6_family = listener_addr(l)->family == AF_UNIX ? AF_UNIX : AF_UNSPEC };
-        char *listen_pid =
-                handler_env_listen_worker(&st->env, &st->server->conn_env, listen_proto(l), conf->name, (int)index);
+        char *listen_pid = handler_env_listen_worker(&st->env, &st->server->conn_env, listen_proto(l), (int)index);
 
         return start_handler(l, l->fd, &none, listen_pid, NULL);
 }

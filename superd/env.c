@@ -162,20 +162,19 @@ int handler_env_unix(const struct handler_env *e, struct handler_env_conn *c, co
         return 0;
 }
 
-char *handler_env_listen(const struct handler_env *e, struct handler_env_conn *c, const char *proto, const char *name)
+char *handler_env_listen(const struct handler_env *e, struct handler_env_conn *c, const char *proto)
 {
-        return handler_env_listen_worker(e, c, proto, name, -1);
+        return handler_env_listen_worker(e, c, proto, -1);
 }
 
-char *handler_env_listen_worker(const struct handler_env *e, struct handler_env_conn *c, const char *proto,
-                                const char *name, int worker)
+char *handler_env_listen_worker(const struct handler_env *e, struct handler_env_conn *c, const char *proto, int worker)
 {
         char *p = c->text, *end = c->text + sizeof(c->text), *pid;
         char **slot = start(e, c, &p);
 
         ADD("PROTO=%s", proto);
         ADD("LISTEN_FDS=1");
-        ADD("LISTEN_FDNAMES=%.200s", name);
+        ADD("LISTEN_FDNAMES=%.200s", e->name);
         if (worker >= 0)
                 ADD("SUPERD_WORKER=%d", worker);
         /* Room for any pid; the child writes its own (spawn_plan.listen_pid). */

@@ -100,20 +100,20 @@ int handler_env_unix(const struct handler_env *e, struct handler_env_conn *c, co
 /*
  * Variables for a wait = yes handler, which gets the listening socket: PROTO
  * (`proto`: "TCP", "UDP" or "UNIX") and the sd_listen_fds(3) protocol,
- * LISTEN_FDS=1, LISTEN_FDNAMES=`name` (the service name) and LISTEN_PID,
+ * LISTEN_FDS=1, LISTEN_FDNAMES=<the service name, e->name> and LISTEN_PID,
  * after PATH, SUPERD_SERVICE and e's entries in c as for handler_env_connect(). The pid is not
  * known before the child exists: LISTEN_PID's value is
  * HANDLER_ENV_PID_DIGITS blanks, and the returned pointer (into c->text) is
  * where the child writes its own pid (spawn_plan.listen_pid). Never allocates.
  */
-char *handler_env_listen(const struct handler_env *e, struct handler_env_conn *c, const char *proto, const char *name);
+char *handler_env_listen(const struct handler_env *e, struct handler_env_conn *c, const char *proto);
 
 /*
  * The same for worker `worker` of a pool (workers.h), which also gets
  * SUPERD_WORKER=<worker>; worker < 0 adds nothing (handler_env_listen()).
  */
 char *handler_env_listen_worker(const struct handler_env *e, struct handler_env_conn *c, const char *proto,
-                                const char *name, int worker);
+                                int worker);
 
 /* Free what handler_env_init() allocated; the struct may be reused afterwards. */
 void handler_env_done(struct handler_env *e);

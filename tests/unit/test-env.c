@@ -393,7 +393,7 @@ Test(handler_env_listen, wait_handler_and_pool_worker)
 
         cr_assert_eq(handler_env_init(&e, &s, environ_), 0);
         /* Plain wait mode: no SUPERD_WORKER. */
-        pid = handler_env_listen(&e, &c, "TCP", "pool");
+        pid = handler_env_listen(&e, &c, "TCP");
         cr_assert_eq(count(c.envp), 6);
         expect_var(c.envp, "PROTO=TCP");
         expect_var(c.envp, "LISTEN_FDS=1");
@@ -402,7 +402,7 @@ Test(handler_env_listen, wait_handler_and_pool_worker)
         cr_assert_eq(strlen(pid), HANDLER_ENV_PID_DIGITS);
         cr_assert_str_eq(pid - strlen("LISTEN_PID="), "LISTEN_PID=          ");
         /* Worker 1023 of a pool: one variable more, LISTEN_PID still last and where the pointer says. */
-        pid = handler_env_listen_worker(&e, &c, "UDP", "pool", 1023);
+        pid = handler_env_listen_worker(&e, &c, "UDP", 1023);
         cr_assert_eq(count(c.envp), 7);
         expect_var(c.envp, "PROTO=UDP");
         expect_var(c.envp, "SUPERD_WORKER=1023");
@@ -423,7 +423,7 @@ Test(handler_env_connect, leaves_the_service_entries_alone)
         cr_assert_eq(handler_env_connect(&e, &c, (struct sockaddr *)&remote, (struct sockaddr *)&local), 0);
         cr_assert_eq(count(e.vars), 1);
         cr_assert_eq(c.envp[2], e.vars[0], "the entry is shared, not copied");
-        handler_env_listen(&e, &c, "TCP", "svc");
+        handler_env_listen(&e, &c, "TCP");
         cr_assert_str_eq(e.vars[0], "K=V");
         cr_assert_eq(c.envp[2], e.vars[0]);
         cr_assert_str_eq(c.envp[3], "PROTO=TCP");
